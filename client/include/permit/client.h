@@ -1,0 +1,117 @@
+// permit C++ SDK: a client for permitd's CaseService and AuditService.
+//
+//   permit::ClientOptions options;
+//   options.address = "127.0.0.1:7443";
+//   options.token = std::getenv("PERMIT_TOKEN");
+//   auto client = permit::Client::Connect(options);
+//   if (!client.ok()) ...;
+//   absl::StatusOr<permit::v1::Case> c = (*client)->GetCase("PRM-2026-000001");
+//
+// Every method returns absl::Status / absl::StatusOr carrying the server's
+// gRPC code and message; FieldViolations() extracts the per-field reasons of
+// an INVALID_ARGUMENT. Mutating methods fill in a fresh request_id when the
+// request has none and retry transient failures (UNAVAILABLE,
+// DEADLINE_EXCEEDED) with that same id, so a retry never acts twice.
+//
+// Thread-safety: a Client may be used from many threads at once.
+// Transport: plaintext gRPC for now (TLS comes with the security work).
+#ifndef PERMIT_CLIENT_H_
+#define PERMIT_CLIENT_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "permit/v1/audit_service.grpc.pb.h"
+#include "permit/v1/case_service.grpc.pb.h"
+
+namespace permit {
+
+struct ClientOptions {
+  // permitd's address, host:port.
+  std::string address = "127.0.0.1:7443";
+  // Bearer token of the principal to act as.
+  std::string token;
+  // Deadline of each unary call attempt.
+  absl::Duration deadline = absl::Seconds(10);
+  // Attempts per call for transient failures (1 = no retry).
+  int max_attempts = 4;
+  // Wait before the first retry; doubles each time.
+  absl::Duration initial_backoff = absl::Milliseconds(200);
+};
+
+// One bad field of an INVALID_ARGUMENT, from google.rpc.BadRequest.
+struct FieldViolation {
+  std::string field;
+  std::string description;
+};
+
+// The field violations carried by a status returned by the Client.
+std::vector<FieldViolation> FieldViolations(const absl::Status& status);
+
+// The name of a status code as gRPC spells it: "INVALID_ARGUMENT".
+std::string StatusCodeName(absl::StatusCode code);
+
+class Client {
+ public:
+  // Creates a channel to `options.address`. Connection happens lazily, so
+  // an unreachable server shows as UNAVAILABLE on the first call.
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(ClientOptions options);
+
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // CaseService. The action methods fill `request_id` if it is empty.
+  absl::StatusOr<v1::Case> SubmitCase(v1::SubmitCaseRequest request);
+  absl::StatusOr<v1::Case> GetCase(const std::string& case_id);
+  absl::StatusOr<v1::ListCasesResponse> ListCases(const v1::ListCasesRequest& request);
+  absl::StatusOr<v1::GetCaseHistoryResponse> GetCaseHistory(
+      const std::string& case_id);
+  absl::StatusOr<v1::Case> ReviewCase(v1::ReviewCaseRequest request);
+  absl::StatusOr<v1::Case> ApproveCase(v1::ApproveCaseRequest request);
+  absl::StatusOr<v1::Case> RejectCase(v1::RejectCaseRequest request);
+  absl::StatusOr<v1::Case> SuspendCase(v1::SuspendCaseRequest request);
+  absl::StatusOr<v1::Case> ResumeCase(v1::ResumeCaseRequest request);
+  absl::StatusOr<v1::Case> RevokeCase(v1::RevokeCaseRequest request);
+  absl::StatusOr<v1::Case> WithdrawCase(v1::WithdrawCaseRequest request);
+
+  // AuditService.
+  absl::StatusOr<v1::LogHead> GetLogHead();
+
+  // Calls `on_entry` for each entry of ReadLog(request), in order, until it
+  // returns false or the range ends. If the stream breaks transiently it
+  // resumes after the last sequence number delivered, so no entry is seen
+  // twice or skipped.
+  absl::Status ReadLog(const v1::ReadLogRequest& request,
+                       const std::function<bool(const v1::LogEntry&)>& on_entry);
+
+  // Like ReadLog but follows the log live (WatchLog) until `on_entry`
+  // returns false, resuming after transient failures from the last sequence
+  // number delivered. Returns OK when stopped by `on_entry`.
+  absl::Status WatchLog(const v1::WatchLogRequest& request,
+                        const std::function<bool(const v1::LogEntry&)>& on_entry);
+
+  // A fresh random request id (32 hex digits).
+  static std::string NewRequestId();
+
+ private:
+  explicit Client(ClientOptions options);
+
+  template <typename Request, typename Response, typename Rpc>
+  absl::StatusOr<Response> Call(const Request& request, Rpc rpc, bool retry);
+  void Prepare(grpc::ClientContext* ctx, bool with_deadline) const;
+
+  const ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::CaseService::Stub> cases_;
+  std::unique_ptr<v1::AuditService::Stub> audit_;
+};
+
+}  // namespace permit
+
+#endif  // PERMIT_CLIENT_H_

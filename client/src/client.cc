@@ -1,0 +1,231 @@
+// The permit C++ SDK; see permit/client.h.
+#include "permit/client.h"
+
+#include <thread>
+
+#include "absl/random/random.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+
+namespace permit {
+namespace {
+
+constexpr char kBadRequestType[] = "type.googleapis.com/google.rpc.BadRequest";
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  absl::Status out(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  google::rpc::Status detail;
+  if (!s.error_details().empty() && detail.ParseFromString(s.error_details())) {
+    for (const google::protobuf::Any& any : detail.details()) {
+      out.SetPayload(any.type_url(), absl::Cord(any.value()));
+    }
+  }
+  return out;
+}
+
+bool Transient(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+}
+
+}  // namespace
+
+std::vector<FieldViolation> FieldViolations(const absl::Status& status) {
+  std::vector<FieldViolation> out;
+  auto payload = status.GetPayload(kBadRequestType);
+  google::rpc::BadRequest detail;
+  if (!payload.has_value() || !detail.ParseFromString(std::string(*payload))) {
+    return out;
+  }
+  for (const auto& v : detail.field_violations()) {
+    out.push_back({v.field(), v.description()});
+  }
+  return out;
+}
+
+std::string StatusCodeName(absl::StatusCode code) {
+  std::string name = absl::StatusCodeToString(code);
+  for (char& ch : name) ch = ch == ' ' ? '_' : static_cast<char>(std::toupper(ch));
+  return name;
+}
+
+std::string Client::NewRequestId() {
+  thread_local absl::BitGen gen;
+  const uint64_t a = absl::Uniform<uint64_t>(gen);
+  const uint64_t b = absl::Uniform<uint64_t>(gen);
+  return absl::StrCat(absl::Hex(a, absl::kZeroPad16), absl::Hex(b, absl::kZeroPad16));
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
+  if (options.address.empty()) {
+    return absl::InvalidArgumentError("no server address");
+  }
+  if (options.max_attempts < 1) options.max_attempts = 1;
+  return std::unique_ptr<Client>(new Client(std::move(options)));
+}
+
+Client::Client(ClientOptions options) : options_(std::move(options)) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  channel_ = grpc::CreateCustomChannel(options_.address,
+                                       grpc::InsecureChannelCredentials(), args);
+  cases_ = v1::CaseService::NewStub(channel_);
+  audit_ = v1::AuditService::NewStub(channel_);
+}
+
+void Client::Prepare(grpc::ClientContext* ctx, bool with_deadline) const {
+  if (!options_.token.empty()) {
+    ctx->AddMetadata("authorization", absl::StrCat("Bearer ", options_.token));
+  }
+  if (with_deadline) {
+    ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.deadline));
+  }
+}
+
+template <typename Request, typename Response, typename Rpc>
+absl::StatusOr<Response> Client::Call(const Request& request, Rpc rpc,
+                                      bool retry) {
+  absl::Duration backoff = options_.initial_backoff;
+  for (int attempt = 1;; ++attempt) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, /*with_deadline=*/true);
+    Response response;
+    grpc::Status s = rpc(&ctx, request, &response);
+    if (s.ok()) return response;
+    if (!retry || !Transient(s) || attempt >= options_.max_attempts) {
+      return FromGrpc(s);
+    }
+    absl::SleepFor(backoff);
+    backoff *= 2;
+  }
+}
+
+#define PERMIT_ACTION(Method)                                                  \
+  absl::StatusOr<v1::Case> Client::Method(v1::Method##Request request) {       \
+    if (request.request_id().empty()) request.set_request_id(NewRequestId()); \
+    return Call<v1::Method##Request, v1::Case>(                                \
+        request,                                                               \
+        [this](grpc::ClientContext* c, const v1::Method##Request& r,           \
+               v1::Case* out) { return cases_->Method(c, r, out); },           \
+        /*retry=*/true);                                                       \
+  }
+
+PERMIT_ACTION(SubmitCase)
+PERMIT_ACTION(ReviewCase)
+PERMIT_ACTION(ApproveCase)
+PERMIT_ACTION(RejectCase)
+PERMIT_ACTION(SuspendCase)
+PERMIT_ACTION(ResumeCase)
+PERMIT_ACTION(RevokeCase)
+PERMIT_ACTION(WithdrawCase)
+#undef PERMIT_ACTION
+
+absl::StatusOr<v1::Case> Client::GetCase(const std::string& case_id) {
+  v1::GetCaseRequest request;
+  request.set_case_id(case_id);
+  return Call<v1::GetCaseRequest, v1::Case>(
+      request,
+      [this](grpc::ClientContext* c, const v1::GetCaseRequest& r, v1::Case* out) {
+        return cases_->GetCase(c, r, out);
+      },
+      true);
+}
+
+absl::StatusOr<v1::ListCasesResponse> Client::ListCases(
+    const v1::ListCasesRequest& request) {
+  return Call<v1::ListCasesRequest, v1::ListCasesResponse>(
+      request,
+      [this](grpc::ClientContext* c, const v1::ListCasesRequest& r,
+             v1::ListCasesResponse* out) { return cases_->ListCases(c, r, out); },
+      true);
+}
+
+absl::StatusOr<v1::GetCaseHistoryResponse> Client::GetCaseHistory(
+    const std::string& case_id) {
+  v1::GetCaseHistoryRequest request;
+  request.set_case_id(case_id);
+  return Call<v1::GetCaseHistoryRequest, v1::GetCaseHistoryResponse>(
+      request,
+      [this](grpc::ClientContext* c, const v1::GetCaseHistoryRequest& r,
+             v1::GetCaseHistoryResponse* out) {
+        return cases_->GetCaseHistory(c, r, out);
+      },
+      true);
+}
+
+absl::StatusOr<v1::LogHead> Client::GetLogHead() {
+  return Call<v1::GetLogHeadRequest, v1::LogHead>(
+      v1::GetLogHeadRequest(),
+      [this](grpc::ClientContext* c, const v1::GetLogHeadRequest& r,
+             v1::LogHead* out) { return audit_->GetLogHead(c, r, out); },
+      true);
+}
+
+namespace {
+
+// Drives one server stream, resuming after transient failures from the
+// sequence after the last delivered entry.
+template <typename Request, typename Open>
+absl::Status Stream(Request request, int max_attempts, absl::Duration backoff,
+                    bool resume_forever, Open open,
+                    const std::function<bool(const v1::LogEntry&)>& on_entry) {
+  int failures = 0;
+  for (;;) {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<v1::ReadLogResponse>> reader =
+        open(&ctx, request);
+    v1::ReadLogResponse batch;
+    bool delivered_any = false;
+    while (reader->Read(&batch)) {
+      for (const v1::LogEntry& entry : batch.entries()) {
+        request.set_from_sequence(entry.event().sequence() + 1);
+        delivered_any = true;
+        if (!on_entry(entry)) {
+          ctx.TryCancel();
+          reader->Finish();
+          return absl::OkStatus();
+        }
+      }
+    }
+    grpc::Status s = reader->Finish();
+    if (s.ok()) return absl::OkStatus();
+    if (delivered_any) failures = 0;
+    if (!Transient(s) || (!resume_forever && ++failures >= max_attempts)) {
+      return FromGrpc(s);
+    }
+    absl::SleepFor(backoff);
+  }
+}
+
+}  // namespace
+
+absl::Status Client::ReadLog(
+    const v1::ReadLogRequest& request,
+    const std::function<bool(const v1::LogEntry&)>& on_entry) {
+  return Stream(
+      request, options_.max_attempts, options_.initial_backoff, false,
+      [this](grpc::ClientContext* ctx, const v1::ReadLogRequest& r) {
+        Prepare(ctx, /*with_deadline=*/false);
+        return audit_->ReadLog(ctx, r);
+      },
+      on_entry);
+}
+
+absl::Status Client::WatchLog(
+    const v1::WatchLogRequest& request,
+    const std::function<bool(const v1::LogEntry&)>& on_entry) {
+  return Stream(
+      request, options_.max_attempts, options_.initial_backoff, false,
+      [this](grpc::ClientContext* ctx, const v1::WatchLogRequest& r) {
+        Prepare(ctx, /*with_deadline=*/false);
+        return audit_->WatchLog(ctx, r);
+      },
+      on_entry);
+}
+
+}  // namespace permit

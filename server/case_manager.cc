@@ -1,0 +1,535 @@
+// The domain service: validation, rules and group commit; see case_manager.h.
+#include "server/case_manager.h"
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "core/case_id.h"
+#include "core/merkle.h"
+#include "core/rules.h"
+#include "core/status_macros.h"
+#include "core/validation.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+
+namespace permit::server {
+namespace {
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  const int64_t s = absl::ToUnixSeconds(t);
+  ts.set_seconds(s);
+  ts.set_nanos(static_cast<int32_t>(
+      absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(s))));
+  return ts;
+}
+
+// SHA-256 over the action and the request without its request id: two
+// requests with the same id and the same fingerprint are the same request.
+template <typename R>
+std::string Fingerprint(v1::Action action, R request) {
+  request.clear_request_id();
+  std::string bytes = absl::StrCat(static_cast<int>(action), ":");
+  {
+    google::protobuf::io::StringOutputStream raw(&bytes);
+    google::protobuf::io::CodedOutputStream out(&raw);
+    out.SetSerializationDeterministic(true);
+    request.SerializeToCodedStream(&out);
+  }
+  return std::string(core::AsBytes(core::Sha256(bytes)));
+}
+
+absl::Status Unavailable() {
+  return absl::UnavailableError("permitd is shutting down; retry shortly");
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CaseManager>> CaseManager::Create(
+    std::unique_ptr<storage::EventStore> store, Options options) {
+  if (store == nullptr) return absl::InvalidArgumentError("no store");
+  if (options.max_batch < 1) options.max_batch = 1;
+  return std::unique_ptr<CaseManager>(
+      new CaseManager(std::move(store), std::move(options)));
+}
+
+CaseManager::CaseManager(std::unique_ptr<storage::EventStore> store,
+                         Options options)
+    : store_(std::move(store)), options_(std::move(options)) {
+  writer_ = std::thread([this] { WriterLoop(); });
+}
+
+CaseManager::~CaseManager() {
+  Shutdown();
+  writer_.join();
+}
+
+void CaseManager::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  stopping_ = true;
+}
+
+void CaseManager::Enqueue(Command cmd) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      queue_.push_back(std::move(cmd));
+      return;
+    }
+  }
+  cmd.done(Unavailable());
+}
+
+void CaseManager::WriterLoop() {
+  for (;;) {
+    std::vector<Command> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !queue_.empty() || stopping_;
+      };
+      mu_.Await(absl::Condition(&has_work));
+      if (queue_.empty()) break;  // stopping, nothing left
+      while (!queue_.empty() &&
+             static_cast<int>(batch.size()) < options_.max_batch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    CommitBatch(batch);
+  }
+  absl::MutexLock lock(&subscribers_mu_);
+  for (auto& [id, fn] : subscribers_) fn(0);
+  subscribers_.clear();
+}
+
+void CaseManager::CommitBatch(std::vector<Command>& batch) {
+  const absl::Time now = options_.clock();
+  const storage::LogState state = store_->State();
+  uint64_t next_seq = state.tree_size + 1;
+  uint64_t new_cases = 0;
+
+  // Cases and idempotency records changed by earlier commands of this batch.
+  absl::flat_hash_map<std::string, v1::Case> cases;
+  absl::flat_hash_map<std::string, size_t> requests;  // key -> command index
+  std::vector<storage::PendingEvent> pending;
+  std::vector<absl::StatusOr<v1::Case>> results(batch.size(),
+                                                absl::UnknownError("unset"));
+  std::vector<int> duplicate_of(batch.size(), -1);
+  std::vector<int> pending_of(batch.size(), -1);
+
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Command& cmd = batch[i];
+    const std::string request_key =
+        absl::StrCat(cmd.actor.principal_id(), std::string(1, '\0'), cmd.request_id);
+
+    // Idempotency: a request id seen before, in this batch or on disk.
+    auto refuse_reuse = [&] {
+      results[i] = core::InvalidArgument(
+          {{"request_id",
+            absl::StrCat("\"", cmd.request_id,
+                         "\" was already used for a different request; "
+                         "choose a new request id")}});
+    };
+    if (auto it = requests.find(request_key); it != requests.end()) {
+      if (batch[it->second].fingerprint != cmd.fingerprint) {
+        refuse_reuse();
+      } else {
+        duplicate_of[i] = static_cast<int>(it->second);
+      }
+      continue;
+    }
+    absl::StatusOr<std::optional<storage::RequestRecord>> seen =
+        store_->GetRequest(cmd.actor.principal_id(), cmd.request_id);
+    if (!seen.ok()) {
+      results[i] = seen.status();
+      continue;
+    }
+    if (seen->has_value()) {
+      if ((*seen)->fingerprint() != cmd.fingerprint) {
+        refuse_reuse();
+      } else {
+        results[i] = CaseAtVersion((*seen)->case_id(), (*seen)->case_version());
+      }
+      continue;
+    }
+
+    // The case as it stands, including this batch's earlier changes.
+    v1::Case current;
+    const bool is_submit = cmd.action == v1::ACTION_SUBMIT;
+    if (!is_submit) {
+      if (auto it = cases.find(cmd.case_id); it != cases.end()) {
+        current = it->second;
+      } else {
+        absl::StatusOr<v1::Case> stored = store_->GetCase(cmd.case_id);
+        if (!stored.ok()) {
+          results[i] = stored.status();
+          continue;
+        }
+        current = *std::move(stored);
+      }
+    }
+    absl::StatusOr<v1::CaseState> target =
+        core::Decide(is_submit ? nullptr : &current, cmd.action, cmd.actor,
+                     cmd.expected_version);
+    if (!target.ok()) {
+      results[i] = target.status();
+      continue;
+    }
+
+    v1::Event e = std::move(cmd.details);
+    e.set_sequence(next_seq);
+    e.set_case_id(is_submit
+                      ? core::FormatCaseId(state.case_count + new_cases + 1, now)
+                      : current.id());
+    e.set_case_version(current.version() + 1);
+    e.set_organisation(is_submit ? cmd.actor.organisation()
+                                 : current.organisation());
+    e.set_action(cmd.action);
+    *e.mutable_actor() = cmd.actor;
+    *e.mutable_time() = ToProto(now);
+    e.set_request_id(cmd.request_id);
+    e.set_from_state(current.state());
+    e.set_to_state(*target);
+    if (cmd.default_valid_from) {
+      *e.mutable_approve()->mutable_valid_from() = ToProto(now);
+    }
+    v1::Case next = current;
+    if (absl::Status s = core::ApplyEvent(e, &next); !s.ok()) {
+      results[i] = absl::InternalError(
+          absl::StrCat("the rules refused their own decision: ", s.message()));
+      continue;
+    }
+
+    storage::PendingEvent p;
+    p.previous_state = current.state();
+    p.principal_id = cmd.actor.principal_id();
+    p.request.set_fingerprint(cmd.fingerprint);
+    p.request.set_case_id(e.case_id());
+    p.request.set_case_version(e.case_version());
+    p.request.set_sequence(e.sequence());
+    p.snapshot = next;
+    p.event = std::move(e);
+    cases[next.id()] = std::move(next);
+    requests[request_key] = i;
+    pending_of[i] = static_cast<int>(pending.size());
+    pending.push_back(std::move(p));
+    ++next_seq;
+    if (is_submit) ++new_cases;
+  }
+
+  const absl::Status written = store_->Append(pending, new_cases);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (pending_of[i] >= 0) {
+      if (written.ok()) {
+        results[i] = pending[pending_of[i]].snapshot;
+      } else {
+        results[i] = written;
+      }
+    }
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (duplicate_of[i] >= 0) results[i] = results[duplicate_of[i]];
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    batch[i].done(std::move(results[i]));
+  }
+  if (written.ok() && !pending.empty()) {
+    const uint64_t size = next_seq - 1;
+    absl::MutexLock lock(&subscribers_mu_);
+    for (auto& [id, fn] : subscribers_) fn(size);
+  }
+}
+
+// --- Actions ---------------------------------------------------------------
+
+namespace {
+
+bool Invalid(const std::vector<core::FieldViolation>& v,
+             const CaseManager::Done& done) {
+  if (v.empty()) return false;
+  done(core::InvalidArgument(v));
+  return true;
+}
+
+}  // namespace
+
+void CaseManager::Submit(const v1::Actor& actor, const v1::SubmitCaseRequest& r,
+                         Done done) {
+  if (Invalid(core::Validate(r), done)) return;
+  Command cmd;
+  cmd.actor = actor;
+  cmd.action = v1::ACTION_SUBMIT;
+  cmd.request_id = r.request_id();
+  cmd.fingerprint = Fingerprint(cmd.action, r);
+  *cmd.details.mutable_submit()->mutable_application() = r.application();
+  cmd.done = std::move(done);
+  Enqueue(std::move(cmd));
+}
+
+void CaseManager::Review(const v1::Actor& actor, const v1::ReviewCaseRequest& r,
+                         Done done) {
+  if (Invalid(core::Validate(r), done)) return;
+  Command cmd{actor, v1::ACTION_REVIEW, r.request_id(), r.case_id(),
+              r.expected_version()};
+  cmd.fingerprint = Fingerprint(cmd.action, r);
+  cmd.details.mutable_review()->set_recommendation(r.recommendation());
+  cmd.details.mutable_review()->set_findings(r.findings());
+  cmd.done = std::move(done);
+  Enqueue(std::move(cmd));
+}
+
+void CaseManager::Approve(const v1::Actor& actor,
+                          const v1::ApproveCaseRequest& r, Done done) {
+  if (Invalid(core::Validate(r, options_.clock()), done)) {
+    return;
+  }
+  Command cmd{actor, v1::ACTION_APPROVE, r.request_id(), r.case_id(),
+              r.expected_version()};
+  cmd.fingerprint = Fingerprint(cmd.action, r);
+  v1::ApproveDetails* d = cmd.details.mutable_approve();
+  if (r.has_valid_from()) {
+    *d->mutable_valid_from() = r.valid_from();
+  } else {
+    cmd.default_valid_from = true;
+  }
+  *d->mutable_valid_until() = r.valid_until();
+  d->set_conditions(r.conditions());
+  cmd.done = std::move(done);
+  Enqueue(std::move(cmd));
+}
+
+namespace {
+
+template <typename R>
+void FillReason(const R& r, v1::Event* details) {
+  details->mutable_reason()->set_reason(r.reason());
+}
+
+}  // namespace
+
+#define PERMIT_REASON_ACTION(Method, Request, ActionValue)                   \
+  void CaseManager::Method(const v1::Actor& actor, const v1::Request& r,     \
+                           Done done) {                                      \
+    if (Invalid(core::Validate(r), done)) return;               \
+    Command cmd{actor, ActionValue, r.request_id(), r.case_id(),             \
+                r.expected_version()};                                       \
+    cmd.fingerprint = Fingerprint(cmd.action, r);                            \
+    FillReason(r, &cmd.details);                                             \
+    cmd.done = std::move(done);                                              \
+    Enqueue(std::move(cmd));                                                 \
+  }
+
+PERMIT_REASON_ACTION(Reject, RejectCaseRequest, v1::ACTION_REJECT)
+PERMIT_REASON_ACTION(Suspend, SuspendCaseRequest, v1::ACTION_SUSPEND)
+PERMIT_REASON_ACTION(Resume, ResumeCaseRequest, v1::ACTION_RESUME)
+PERMIT_REASON_ACTION(Revoke, RevokeCaseRequest, v1::ACTION_REVOKE)
+PERMIT_REASON_ACTION(Withdraw, WithdrawCaseRequest, v1::ACTION_WITHDRAW)
+#undef PERMIT_REASON_ACTION
+
+// --- Reads -----------------------------------------------------------------
+
+absl::StatusOr<v1::Event> CaseManager::ReadEvent(uint64_t sequence) const {
+  v1::Event e;
+  bool found = false;
+  bool parsed = false;
+  RETURN_IF_ERROR(store_->ReadEvents(
+      sequence, sequence, [&](uint64_t, absl::string_view bytes) {
+        found = true;
+        parsed = e.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+        return false;
+      }));
+  if (!found) {
+    return absl::DataLossError(absl::StrCat("event ", sequence, " is missing"));
+  }
+  if (!parsed) {
+    return absl::DataLossError(
+        absl::StrCat("event ", sequence, " does not parse"));
+  }
+  return e;
+}
+
+absl::StatusOr<v1::Case> CaseManager::CaseAtVersion(absl::string_view case_id,
+                                                    int64_t version) const {
+  ASSIGN_OR_RETURN(std::vector<uint64_t> seqs,
+                   store_->CaseEventSequences(case_id));
+  if (version < 1 || static_cast<uint64_t>(version) > seqs.size()) {
+    return absl::DataLossError(absl::StrCat("case ", case_id, " has no version ",
+                                            version));
+  }
+  v1::Case c;
+  for (int64_t v = 0; v < version; ++v) {
+    ASSIGN_OR_RETURN(v1::Event e, ReadEvent(seqs[v]));
+    RETURN_IF_ERROR(core::ApplyEvent(e, &c));
+  }
+  return c;
+}
+
+absl::StatusOr<v1::Case> CaseManager::GetCase(const v1::Actor& actor,
+                                              absl::string_view case_id) const {
+  if (!core::IsCaseId(case_id)) {
+    return core::InvalidArgument(
+        {{"case_id", "not a case id like PRM-2026-000042"}});
+  }
+  absl::StatusOr<v1::Case> c = store_->GetCase(case_id);
+  if (!c.ok()) return c.status();
+  if (!core::CanRead(actor, *c)) {
+    return absl::NotFoundError(absl::StrCat("case ", case_id, " not found"));
+  }
+  return c;
+}
+
+absl::StatusOr<v1::ListCasesResponse> CaseManager::ListCases(
+    const v1::Actor& actor, const v1::ListCasesRequest& r) const {
+  RETURN_IF_ERROR(core::InvalidArgument(core::Validate(r)));
+  storage::CaseFilter filter;
+  filter.state = r.state();
+  filter.organisation = r.organisation();
+  filter.destination_country = r.destination_country();
+  if (actor.role() == v1::ROLE_EXPORTER) {
+    if (!filter.organisation.empty() &&
+        filter.organisation != actor.organisation()) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "exporters may list only their own organisation's cases (",
+          actor.organisation(), ")"));
+    }
+    filter.organisation = actor.organisation();
+  } else if (actor.role() != v1::ROLE_REVIEWER &&
+             actor.role() != v1::ROLE_AUDITOR) {
+    return absl::PermissionDeniedError("no role to list cases");
+  }
+  std::string after;
+  if (!r.page_token().empty() &&
+      (!absl::WebSafeBase64Unescape(r.page_token(), &after) ||
+       !core::IsCaseId(after))) {
+    return core::InvalidArgument(
+        {{"page_token", "not a token from a previous ListCases response"}});
+  }
+  const int page_size =
+      r.page_size() == 0 ? core::Limits::kDefaultPageSize : r.page_size();
+  ASSIGN_OR_RETURN(std::vector<v1::Case> cases,
+                   store_->ListCases(filter, after, page_size + 1));
+  v1::ListCasesResponse out;
+  for (int i = 0; i < static_cast<int>(cases.size()) && i < page_size; ++i) {
+    *out.add_cases() = std::move(cases[i]);
+  }
+  if (static_cast<int>(cases.size()) > page_size) {
+    out.set_next_page_token(
+        absl::WebSafeBase64Escape(out.cases(page_size - 1).id()));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::Event>> CaseManager::GetCaseHistory(
+    const v1::Actor& actor, absl::string_view case_id) const {
+  RETURN_IF_ERROR(GetCase(actor, case_id).status());
+  ASSIGN_OR_RETURN(std::vector<uint64_t> seqs,
+                   store_->CaseEventSequences(case_id));
+  std::vector<v1::Event> events;
+  events.reserve(seqs.size());
+  for (uint64_t seq : seqs) {
+    ASSIGN_OR_RETURN(v1::Event e, ReadEvent(seq));
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
+v1::LogHead CaseManager::GetLogHead(const v1::Actor& actor) const {
+  const storage::LogState s = store_->State();
+  v1::LogHead head;
+  head.set_tree_size(s.tree_size);
+  head.set_root_hash(std::string(core::AsBytes(s.root)));
+  if (s.last_event_time.has_value()) {
+    *head.mutable_last_event_time() = *s.last_event_time;
+  }
+  return head;
+}
+
+uint64_t CaseManager::LogSize() const { return store_->State().tree_size; }
+
+absl::Status CaseManager::CheckLogQuery(const v1::Actor& actor,
+                                        const LogQuery& q) const {
+  if (actor.role() == v1::ROLE_UNSPECIFIED) {
+    return absl::PermissionDeniedError("no role to read the audit log");
+  }
+  if (q.to != UINT64_MAX && q.to < q.from) {
+    return core::InvalidArgument(
+        {{"to_sequence", "must not be below from_sequence"}});
+  }
+  if (!q.case_id.empty()) return GetCase(actor, q.case_id).status();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> CaseManager::ReadLog(
+    const v1::Actor& actor, const LogQuery& q, size_t max_events,
+    size_t max_bytes, std::vector<v1::LogEntry>* out) const {
+  const uint64_t from = std::max<uint64_t>(q.from, 1);
+  const uint64_t to = std::min<uint64_t>(q.to, LogSize());
+  if (from > to) return from;
+  size_t bytes_out = 0;
+  uint64_t next = from;
+  auto take = [&](uint64_t seq, absl::string_view bytes) -> absl::Status {
+    v1::LogEntry entry;
+    if (!entry.mutable_event()->ParseFromArray(bytes.data(),
+                                               static_cast<int>(bytes.size()))) {
+      return absl::DataLossError(absl::StrCat("event ", seq, " does not parse"));
+    }
+    next = seq + 1;
+    if (actor.role() == v1::ROLE_EXPORTER &&
+        entry.event().organisation() != actor.organisation()) {
+      return absl::OkStatus();
+    }
+    if (q.include_event_bytes) entry.set_event_bytes(std::string(bytes));
+    bytes_out += bytes.size() * (q.include_event_bytes ? 2 : 1);
+    out->push_back(std::move(entry));
+    return absl::OkStatus();
+  };
+
+  if (!q.case_id.empty()) {
+    ASSIGN_OR_RETURN(std::vector<uint64_t> seqs,
+                     store_->CaseEventSequences(q.case_id));
+    for (uint64_t seq : seqs) {
+      if (seq < from) continue;
+      if (seq > to) break;
+      // Stopped by a limit: continue from this event next time.
+      if (out->size() >= max_events || bytes_out >= max_bytes) return seq;
+      absl::Status st;
+      RETURN_IF_ERROR(store_->ReadEvents(seq, seq, [&](uint64_t s, absl::string_view b) {
+        st = take(s, b);
+        return false;
+      }));
+      RETURN_IF_ERROR(st);
+    }
+    return to + 1;
+  }
+
+  absl::Status st;
+  size_t scanned = 0;
+  RETURN_IF_ERROR(store_->ReadEvents(from, to, [&](uint64_t s, absl::string_view b) {
+    st = take(s, b);
+    // An exporter's filter may skip many events: bound the work per call too.
+    return st.ok() && out->size() < max_events && bytes_out < max_bytes &&
+           ++scanned < max_events * 64;
+  }));
+  RETURN_IF_ERROR(st);
+  return next;
+}
+
+int CaseManager::Subscribe(std::function<void(uint64_t)> fn) {
+  absl::MutexLock lock(&subscribers_mu_);
+  const int id = ++next_subscriber_;
+  subscribers_.emplace_back(id, std::move(fn));
+  return id;
+}
+
+void CaseManager::Unsubscribe(int id) {
+  absl::MutexLock lock(&subscribers_mu_);
+  for (auto it = subscribers_.begin(); it != subscribers_.end(); ++it) {
+    if (it->first == id) {
+      subscribers_.erase(it);
+      return;
+    }
+  }
+}
+
+}  // namespace permit::server

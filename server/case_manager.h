@@ -1,0 +1,144 @@
+// CaseManager: the domain service behind permitd, with no gRPC in it. It
+// validates requests, applies the workflow rules (core/rules.h), and commits
+// accepted actions to the audit log through one writer thread that groups
+// concurrent requests into a single synced batch (group commit). Reads go
+// straight to the store and never wait for the writer.
+//
+// Thread-safety: every public method may be called from any thread. Action
+// callbacks run on the writer thread after the batch holding the action is
+// durable (or has failed); they must not block.
+#ifndef PERMIT_SERVER_CASE_MANAGER_H_
+#define PERMIT_SERVER_CASE_MANAGER_H_
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "permit/v1/audit_service.pb.h"
+#include "permit/v1/case_service.pb.h"
+#include "storage/event_store.h"
+
+namespace permit::server {
+
+class CaseManager {
+ public:
+  using Done = std::function<void(absl::StatusOr<v1::Case>)>;
+  using Clock = std::function<absl::Time()>;
+
+  struct Options {
+    // At most this many actions share one synced batch.
+    int max_batch = 512;
+    // Server time; tests may fix it.
+    Clock clock = [] { return absl::Now(); };
+  };
+
+  // Takes ownership of `store` and starts the writer thread.
+  static absl::StatusOr<std::unique_ptr<CaseManager>> Create(
+      std::unique_ptr<storage::EventStore> store, Options options);
+  static absl::StatusOr<std::unique_ptr<CaseManager>> Create(
+      std::unique_ptr<storage::EventStore> store) {
+    return Create(std::move(store), Options());
+  }
+
+  CaseManager(const CaseManager&) = delete;
+  CaseManager& operator=(const CaseManager&) = delete;
+  // Stops taking actions, commits those already queued, joins the writer.
+  ~CaseManager();
+
+  // Actions. `done` receives the case after the action, or why it was
+  // refused; it is called exactly once, after the outcome is durable.
+  void Submit(const v1::Actor& actor, const v1::SubmitCaseRequest& r, Done done);
+  void Review(const v1::Actor& actor, const v1::ReviewCaseRequest& r, Done done);
+  void Approve(const v1::Actor& actor, const v1::ApproveCaseRequest& r, Done done);
+  void Reject(const v1::Actor& actor, const v1::RejectCaseRequest& r, Done done);
+  void Suspend(const v1::Actor& actor, const v1::SuspendCaseRequest& r, Done done);
+  void Resume(const v1::Actor& actor, const v1::ResumeCaseRequest& r, Done done);
+  void Revoke(const v1::Actor& actor, const v1::RevokeCaseRequest& r, Done done);
+  void Withdraw(const v1::Actor& actor, const v1::WithdrawCaseRequest& r, Done done);
+
+  // Reads. Exporters see only their organisation's cases; anything else is
+  // NOT_FOUND to them.
+  absl::StatusOr<v1::Case> GetCase(const v1::Actor& actor,
+                                   absl::string_view case_id) const;
+  absl::StatusOr<v1::ListCasesResponse> ListCases(
+      const v1::Actor& actor, const v1::ListCasesRequest& r) const;
+  absl::StatusOr<std::vector<v1::Event>> GetCaseHistory(
+      const v1::Actor& actor, absl::string_view case_id) const;
+  v1::LogHead GetLogHead(const v1::Actor& actor) const;
+
+  // Reads up to `max_events` log entries from `from` (inclusive) to `to`
+  // (inclusive, clamped to the log size) that `actor` may see and that
+  // belong to `case_id` if it is set. Returns the sequence number to
+  // continue from; `*out` gets the entries.
+  struct LogQuery {
+    uint64_t from = 1;
+    uint64_t to = UINT64_MAX;
+    std::string case_id;
+    bool include_event_bytes = false;
+  };
+  absl::StatusOr<uint64_t> ReadLog(const v1::Actor& actor, const LogQuery& q,
+                                   size_t max_events, size_t max_bytes,
+                                   std::vector<v1::LogEntry>* out) const;
+  // Checks a ReadLog/WatchLog request before streaming starts.
+  absl::Status CheckLogQuery(const v1::Actor& actor, const LogQuery& q) const;
+
+  // Log size now.
+  uint64_t LogSize() const;
+
+  // Calls `fn(new_size)` after each committed batch, from the writer thread,
+  // until the returned id is passed to Unsubscribe, and once with 0 when the
+  // manager shuts down. `fn` must not block.
+  int Subscribe(std::function<void(uint64_t)> fn);
+  void Unsubscribe(int id);
+
+  // Stops taking actions (UNAVAILABLE), lets queued ones finish, tells
+  // subscribers. Idempotent.
+  void Shutdown();
+
+ private:
+  // A validated action waiting for the writer.
+  struct Command {
+    v1::Actor actor;
+    v1::Action action;
+    std::string request_id;
+    std::string case_id;  // empty for a submit
+    int64_t expected_version = 0;
+    std::string fingerprint;
+    v1::Event details;     // carries only the action's details oneof
+    bool default_valid_from = false;  // approve without valid_from
+    Done done;
+  };
+
+  CaseManager(std::unique_ptr<storage::EventStore> store, Options options);
+  void Enqueue(Command cmd);
+  void WriterLoop();
+  void CommitBatch(std::vector<Command>& batch);
+  // Rebuilds the case as it stood at `version` from its events.
+  absl::StatusOr<v1::Case> CaseAtVersion(absl::string_view case_id,
+                                         int64_t version) const;
+  absl::StatusOr<v1::Event> ReadEvent(uint64_t sequence) const;
+
+  const std::unique_ptr<storage::EventStore> store_;
+  const Options options_;
+
+  absl::Mutex mu_;
+  std::deque<Command> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  absl::Mutex subscribers_mu_;
+  int next_subscriber_ ABSL_GUARDED_BY(subscribers_mu_) = 0;
+  std::vector<std::pair<int, std::function<void(uint64_t)>>> subscribers_
+      ABSL_GUARDED_BY(subscribers_mu_);
+
+  std::thread writer_;
+};
+
+}  // namespace permit::server
+
+#endif  // PERMIT_SERVER_CASE_MANAGER_H_

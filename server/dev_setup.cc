@@ -1,0 +1,111 @@
+// Dev-mode credentials; see dev_setup.h.
+#include "server/dev_setup.h"
+
+#include <openssl/rand.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/auth.h"
+
+namespace permit::server {
+namespace fs = std::filesystem;
+
+absl::StatusOr<std::string> NewToken() {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+    return absl::InternalError("OpenSSL could not produce random bytes");
+  }
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+}
+
+namespace {
+
+absl::Status WriteFile(const fs::path& path, absl::string_view content,
+                       fs::perms perms) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp.string()));
+    out << content;
+    out.flush();
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp.string()));
+  }
+  std::error_code ec;
+  fs::permissions(tmp, perms, ec);
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot create ", path.string(), ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<DevSetup> EnsureDevSetup(const std::string& data_dir) {
+  const fs::path dir = fs::path(data_dir) / "dev";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot create ", dir.string(), ": ", ec.message()));
+  }
+  fs::permissions(dir, fs::perms::owner_all, ec);
+
+  DevSetup setup;
+  setup.principals_file = (dir / "principals.json").string();
+  setup.principals = {{"exp-acme", "exporter", "acme", "", ""},
+                      {"exp-globex", "exporter", "globex", "", ""},
+                      {"rev-1", "reviewer", "", "", ""},
+                      {"rev-2", "reviewer", "", "", ""},
+                      {"aud-1", "auditor", "", "", ""}};
+  const bool exists = fs::exists(setup.principals_file);
+  std::vector<std::string> entries;
+  for (DevPrincipal& p : setup.principals) {
+    p.token_file = (dir / (p.id + ".token")).string();
+    if (exists) {
+      std::ifstream in(p.token_file);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      p.token = std::string(absl::StripAsciiWhitespace(ss.str()));
+      if (!in || p.token.empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "dev set-up in ", dir.string(), " is incomplete: ", p.token_file,
+            " is missing; remove ", dir.string(), " to start afresh"));
+      }
+      continue;
+    }
+    absl::StatusOr<std::string> token = NewToken();
+    if (!token.ok()) return token.status();
+    p.token = *token;
+    entries.push_back(absl::StrCat(
+        "    {\"id\": \"", p.id, "\", \"role\": \"", p.role, "\"",
+        p.org.empty() ? "" : absl::StrCat(", \"org\": \"", p.org, "\""),
+        ", \"token_sha256\": \"", TokenSha256Hex(p.token), "\"}"));
+  }
+  if (!exists) {
+    for (const DevPrincipal& p : setup.principals) {
+      absl::Status s = WriteFile(p.token_file, p.token + "\n",
+                                 fs::perms::owner_read | fs::perms::owner_write);
+      if (!s.ok()) return s;
+    }
+    // Written last: its presence means the set-up is complete.
+    absl::Status s = WriteFile(
+        setup.principals_file,
+        absl::StrCat("{\"principals\": [\n", absl::StrJoin(entries, ",\n"),
+                     "\n]}\n"),
+        fs::perms::owner_read | fs::perms::owner_write);
+    if (!s.ok()) return s;
+  }
+  return setup;
+}
+
+}  // namespace permit::server

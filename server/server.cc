@@ -1,0 +1,63 @@
+// Assembly of permitd; see server.h.
+#include "server/server.h"
+
+#include "absl/strings/str_cat.h"
+#include "core/validation.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "storage/rocksdb_event_store.h"
+
+namespace permit::server {
+
+absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
+    ServerOptions options) {
+  absl::StatusOr<std::unique_ptr<storage::RocksDbEventStore>> store =
+      storage::RocksDbEventStore::Open(options.db_path);
+  if (!store.ok()) return store.status();
+  absl::StatusOr<std::unique_ptr<CaseManager>> manager =
+      CaseManager::Create(*std::move(store), std::move(options.manager));
+  if (!manager.ok()) return manager.status();
+
+  std::unique_ptr<PermitServer> s(new PermitServer());
+  s->grace_ = options.shutdown_grace;
+  s->manager_ = *std::move(manager);
+  s->auth_ = std::make_unique<Authenticator>(std::move(options.principals));
+  s->case_service_ =
+      std::make_unique<CaseServiceImpl>(s->manager_.get(), s->auth_.get());
+  s->audit_service_ =
+      std::make_unique<AuditServiceImpl>(s->manager_.get(), s->auth_.get());
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+                           &s->port_);
+  builder.SetMaxReceiveMessageSize(core::Limits::kMaxRequestBytes);
+  builder.RegisterService(s->case_service_.get());
+  builder.RegisterService(s->audit_service_.get());
+  s->grpc_server_ = builder.BuildAndStart();
+  if (s->grpc_server_ == nullptr || s->port_ == 0) {
+    s->manager_.reset();
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options.listen,
+        " (address in use, or not an address of this host?)"));
+  }
+  return s;
+}
+
+void PermitServer::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  manager_->Shutdown();
+  grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace_));
+  grpc_server_->Wait();
+  manager_.reset();  // joins the writer and closes the log
+}
+
+void PermitServer::Wait() {
+  if (grpc_server_ != nullptr) grpc_server_->Wait();
+}
+
+PermitServer::~PermitServer() {
+  if (grpc_server_ != nullptr) Shutdown();
+}
+
+}  // namespace permit::server

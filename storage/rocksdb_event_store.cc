@@ -1,0 +1,412 @@
+// RocksDB implementation of the audit-log store; see rocksdb_event_store.h
+// and docs/storage.md for the layout.
+#include "storage/rocksdb_event_store.h"
+
+#include "absl/strings/str_cat.h"
+#include "core/status_macros.h"
+#include "rocksdb/options.h"
+#include "rocksdb/write_batch.h"
+
+namespace permit::storage {
+namespace {
+
+constexpr char kHeadKey[] = "head";
+
+absl::string_view View(const rocksdb::Slice& s) {
+  return absl::string_view(s.data(), s.size());
+}
+
+void PutBigEndian64(uint64_t v, std::string* out) {
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    out->push_back(static_cast<char>((v >> shift) & 0xff));
+  }
+}
+
+uint64_t GetBigEndian64(absl::string_view s) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(s[i]);
+  return v;
+}
+
+std::string CaseEventKey(absl::string_view case_id, int64_t version) {
+  std::string key(case_id);
+  key.push_back('\0');
+  PutBigEndian64(static_cast<uint64_t>(version), &key);
+  return key;
+}
+
+// Index keys: "<kind> NUL <value> NUL <case id>", kind s(tate), o(rg),
+// c(ountry).
+std::string IndexPrefix(char kind, absl::string_view value) {
+  std::string key(1, kind);
+  key.push_back('\0');
+  key.append(value.data(), value.size());
+  key.push_back('\0');
+  return key;
+}
+
+std::string StateValue(v1::CaseState s) {
+  return absl::StrCat(static_cast<int>(s) / 10, static_cast<int>(s) % 10);
+}
+
+std::string RequestKey(absl::string_view principal, absl::string_view request_id) {
+  return absl::StrCat(principal, std::string(1, '\0'), request_id);
+}
+
+// Maps a RocksDB failure to the code that tells the caller what to do.
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  std::string msg = absl::StrCat(what, ": ", s.ToString());
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  if (s.IsIOError() || s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) {
+    return absl::UnavailableError(msg);
+  }
+  return absl::InternalError(msg);
+}
+
+}  // namespace
+
+const std::vector<std::string>& RocksDbEventStore::ColumnFamilyNames() {
+  static const auto* names = new std::vector<std::string>{
+      rocksdb::kDefaultColumnFamilyName, "events", "cases", "case_events",
+      "case_index", "requests"};
+  return *names;
+}
+
+std::string RocksDbEventStore::EventKey(uint64_t sequence) {
+  std::string key;
+  PutBigEndian64(sequence, &key);
+  return key;
+}
+
+absl::StatusOr<std::unique_ptr<RocksDbEventStore>> RocksDbEventStore::Open(
+    const std::string& path) {
+  rocksdb::DBOptions options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.paranoid_checks = true;
+  options.keep_log_file_num = 10;
+  // Events are write-once and read mostly in order: a plain block-based
+  // table with default compression fits; nothing else needs tuning here.
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& name : ColumnFamilyNames()) {
+    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  rocksdb::DB* db = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status s = rocksdb::DB::Open(options, path, descriptors, &handles, &db);
+  if (!s.ok()) {
+    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the data folder ", path,
+          " is in use by another process (another permitd?): ", s.ToString()));
+    }
+    return FromRocks(s, absl::StrCat("opening the audit log in ", path));
+  }
+  std::unique_ptr<RocksDbEventStore> store(
+      new RocksDbEventStore(path, db, std::move(handles)));
+  RETURN_IF_ERROR(store->LoadAndCheckHead());
+  return store;
+}
+
+RocksDbEventStore::RocksDbEventStore(
+    std::string path, rocksdb::DB* db,
+    std::vector<rocksdb::ColumnFamilyHandle*> handles)
+    : path_(std::move(path)), db_(db), handles_(std::move(handles)) {}
+
+RocksDbEventStore::~RocksDbEventStore() {
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    db_->DestroyColumnFamilyHandle(h);
+  }
+  db_->Close();
+  delete db_;
+}
+
+absl::Status RocksDbEventStore::LoadAndCheckHead() {
+  absl::MutexLock lock(&write_mu_);
+  auto corrupt = [&](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat(
+        "the audit log in ", path_, " is damaged: ", why,
+        ". permitd will not start on it; restore from a backup or "
+        "investigate with ldb"));
+  };
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), handles_[kMeta], kHeadKey, &value);
+  if (s.IsNotFound()) {
+    head_.Clear();
+  } else if (!s.ok()) {
+    return FromRocks(s, "reading the log head");
+  } else if (!head_.ParseFromString(value)) {
+    return corrupt("the log head record does not parse");
+  }
+
+  // The last stored event must be exactly the head's.
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), handles_[kEvents]));
+  it->SeekToLast();
+  if (!it->status().ok()) return FromRocks(it->status(), "reading the last event");
+  if (head_.tree_size() == 0) {
+    if (it->Valid()) return corrupt("events are stored but the head is empty");
+  } else {
+    if (!it->Valid()) {
+      return corrupt(absl::StrCat("the head counts ", head_.tree_size(),
+                                  " events but none is stored"));
+    }
+    if (it->key().size() != 8) return corrupt("an event key is not 8 bytes");
+    uint64_t last = GetBigEndian64(View(it->key()));
+    if (last != head_.tree_size()) {
+      return corrupt(absl::StrCat("the head counts ", head_.tree_size(),
+                                  " events but the last stored is ", last));
+    }
+    core::Hash leaf = core::LeafHash(View(it->value()));
+    if (core::AsBytes(leaf) != head_.last_leaf_hash()) {
+      return corrupt(absl::StrCat("event ", last,
+                                  " does not hash to the head's last leaf"));
+    }
+  }
+  std::vector<core::Hash> frontier;
+  for (const std::string& f : head_.frontier()) {
+    absl::StatusOr<core::Hash> h = core::HashFromBytes(f);
+    if (!h.ok()) return corrupt("a frontier hash is not 32 bytes");
+    frontier.push_back(*h);
+  }
+  absl::StatusOr<core::CompactTree> tree =
+      core::CompactTree::FromFrontier(head_.tree_size(), std::move(frontier));
+  if (!tree.ok()) return corrupt(tree.status().message());
+  if (head_.tree_size() > 0 &&
+      core::AsBytes(tree->Root()) != head_.root_hash()) {
+    return corrupt("the head's frontier does not give its root hash");
+  }
+  tree_ = *std::move(tree);
+
+  absl::MutexLock state_lock(&state_mu_);
+  state_.tree_size = head_.tree_size();
+  state_.root = tree_.Root();
+  state_.case_count = head_.case_count();
+  if (head_.has_last_event_time()) state_.last_event_time = head_.last_event_time();
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbEventStore::Append(const std::vector<PendingEvent>& batch,
+                                       uint64_t new_cases) {
+  absl::MutexLock lock(&write_mu_);
+  if (failed_) {
+    return absl::UnavailableError(
+        "the audit log stopped taking writes after a storage failure; "
+        "fix the cause and restart permitd");
+  }
+  if (batch.empty()) return absl::OkStatus();
+
+  core::CompactTree tree = tree_;
+  HeadRecord head = head_;
+  rocksdb::WriteBatch wb;
+  std::string bytes;
+  std::string value;
+  for (const PendingEvent& p : batch) {
+    const v1::Event& e = p.event;
+    if (e.sequence() != tree.size() + 1) {
+      return absl::InternalError(absl::StrCat("event sequence ", e.sequence(),
+                                              " does not follow ", tree.size()));
+    }
+    bytes.clear();
+    if (!e.SerializeToString(&bytes)) {
+      return absl::InternalError("an event does not serialize");
+    }
+    core::Hash leaf = core::LeafHash(bytes);
+    tree.Append(leaf);
+    head.set_last_leaf_hash(std::string(core::AsBytes(leaf)));
+    *head.mutable_last_event_time() = e.time();
+
+    wb.Put(handles_[kEvents], EventKey(e.sequence()), bytes);
+    value.clear();
+    p.snapshot.SerializeToString(&value);
+    wb.Put(handles_[kCases], e.case_id(), value);
+    std::string seq;
+    PutBigEndian64(e.sequence(), &seq);
+    wb.Put(handles_[kCaseEvents], CaseEventKey(e.case_id(), e.case_version()), seq);
+    if (p.previous_state != p.snapshot.state()) {
+      if (p.previous_state != v1::CASE_STATE_UNSPECIFIED) {
+        wb.Delete(handles_[kCaseIndex],
+                  IndexPrefix('s', StateValue(p.previous_state)) + e.case_id());
+      }
+      wb.Put(handles_[kCaseIndex],
+             IndexPrefix('s', StateValue(p.snapshot.state())) + e.case_id(), "");
+    }
+    if (e.action() == v1::ACTION_SUBMIT) {
+      wb.Put(handles_[kCaseIndex],
+             IndexPrefix('o', p.snapshot.organisation()) + e.case_id(), "");
+      wb.Put(handles_[kCaseIndex],
+             IndexPrefix('c', p.snapshot.application().destination_country()) +
+                 e.case_id(),
+             "");
+    }
+    value.clear();
+    p.request.SerializeToString(&value);
+    wb.Put(handles_[kRequests], RequestKey(p.principal_id, e.request_id()), value);
+  }
+  head.set_tree_size(tree.size());
+  core::Hash root = tree.Root();
+  head.set_root_hash(std::string(core::AsBytes(root)));
+  head.clear_frontier();
+  for (const core::Hash& h : tree.frontier()) {
+    head.add_frontier(std::string(core::AsBytes(h)));
+  }
+  head.set_case_count(head.case_count() + new_cases);
+  wb.Put(handles_[kMeta], kHeadKey, head.SerializeAsString());
+
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status s = db_->Write(wo, &wb);
+  if (!s.ok()) {
+    // The batch may or may not be on disk; until a reopen re-reads the head,
+    // the in-memory state cannot be trusted to match the disk.
+    failed_ = true;
+    absl::Status st = FromRocks(s, "writing to the audit log");
+    return absl::UnavailableError(absl::StrCat(
+        st.message(), "; permitd stopped taking writes, restart it once the "
+                      "cause is fixed"));
+  }
+  tree_ = std::move(tree);
+  head_ = std::move(head);
+
+  absl::MutexLock state_lock(&state_mu_);
+  state_.tree_size = head_.tree_size();
+  state_.root = root;
+  state_.case_count = head_.case_count();
+  state_.last_event_time = head_.last_event_time();
+  return absl::OkStatus();
+}
+
+LogState RocksDbEventStore::State() const {
+  absl::MutexLock lock(&state_mu_);
+  return state_;
+}
+
+absl::StatusOr<v1::Case> RocksDbEventStore::GetCase(
+    absl::string_view case_id) const {
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[kCases],
+                               rocksdb::Slice(case_id.data(), case_id.size()),
+                               &value);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(absl::StrCat("case ", case_id, " not found"));
+  }
+  if (!s.ok()) return FromRocks(s, absl::StrCat("reading case ", case_id));
+  v1::Case c;
+  if (!c.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return absl::DataLossError(
+        absl::StrCat("the stored snapshot of case ", case_id, " does not parse"));
+  }
+  return c;
+}
+
+absl::StatusOr<std::vector<v1::Case>> RocksDbEventStore::ListCases(
+    const CaseFilter& filter, absl::string_view after_id, int limit) const {
+  std::vector<v1::Case> out;
+  auto matches = [&](const v1::Case& c) {
+    return (filter.state == v1::CASE_STATE_UNSPECIFIED ||
+            c.state() == filter.state) &&
+           (filter.organisation.empty() ||
+            c.organisation() == filter.organisation) &&
+           (filter.destination_country.empty() ||
+            c.application().destination_country() == filter.destination_country);
+  };
+  // Walk the most selective index the filter names, or every case.
+  std::string prefix;
+  if (filter.state != v1::CASE_STATE_UNSPECIFIED) {
+    prefix = IndexPrefix('s', StateValue(filter.state));
+  } else if (!filter.organisation.empty()) {
+    prefix = IndexPrefix('o', filter.organisation);
+  } else if (!filter.destination_country.empty()) {
+    prefix = IndexPrefix('c', filter.destination_country);
+  }
+  const bool by_index = !prefix.empty();
+  rocksdb::ReadOptions ro;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(ro, handles_[by_index ? kCaseIndex : kCases]));
+  std::string start = prefix + std::string(after_id);
+  if (!after_id.empty()) start.push_back('\0');  // strictly after
+  for (it->Seek(start); it->Valid() && static_cast<int>(out.size()) < limit;
+       it->Next()) {
+    absl::string_view key = View(it->key());
+    if (by_index && key.substr(0, prefix.size()) != prefix) break;
+    v1::Case c;
+    if (by_index) {
+      ASSIGN_OR_RETURN(c, GetCase(key.substr(prefix.size())));
+    } else if (!c.ParseFromArray(it->value().data(),
+                                 static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(
+          absl::StrCat("the stored snapshot of case ", key, " does not parse"));
+    }
+    if (matches(c)) out.push_back(std::move(c));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "listing cases");
+  return out;
+}
+
+absl::StatusOr<std::vector<uint64_t>> RocksDbEventStore::CaseEventSequences(
+    absl::string_view case_id) const {
+  std::vector<uint64_t> out;
+  std::string prefix(case_id);
+  prefix.push_back('\0');
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), handles_[kCaseEvents]));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+       it->Next()) {
+    if (it->value().size() != 8) {
+      return absl::DataLossError(
+          absl::StrCat("a case_events entry of ", case_id, " is damaged"));
+    }
+    out.push_back(GetBigEndian64(View(it->value())));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading case history");
+  return out;
+}
+
+absl::Status RocksDbEventStore::ReadEvents(
+    uint64_t from, uint64_t to,
+    const std::function<bool(uint64_t, absl::string_view)>& fn) const {
+  const uint64_t size = State().tree_size;
+  if (from == 0) from = 1;
+  if (to > size) to = size;
+  if (from > to) return absl::OkStatus();
+  const std::string upper = EventKey(to + 1);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  ro.readahead_size = 1 << 20;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[kEvents]));
+  uint64_t expected = from;
+  for (it->Seek(EventKey(from)); it->Valid(); it->Next()) {
+    if (it->key().size() != 8 ||
+        GetBigEndian64(View(it->key())) != expected) {
+      return absl::DataLossError(absl::StrCat(
+          "event ", expected, " is missing from the audit log"));
+    }
+    if (!fn(expected++, View(it->value()))) return absl::OkStatus();
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading events");
+  if (expected != to + 1) {
+    return absl::DataLossError(
+        absl::StrCat("event ", expected, " is missing from the audit log"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<RequestRecord>> RocksDbEventStore::GetRequest(
+    absl::string_view principal_id, absl::string_view request_id) const {
+  rocksdb::PinnableSlice value;
+  std::string key = RequestKey(principal_id, request_id);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), handles_[kRequests], key, &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return FromRocks(s, "reading an idempotency record");
+  RequestRecord r;
+  if (!r.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return absl::DataLossError("an idempotency record does not parse");
+  }
+  return r;
+}
+
+}  // namespace permit::storage
