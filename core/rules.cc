@@ -115,7 +115,7 @@ absl::StatusOr<CaseState> Decide(const v1::Case* current, Action action,
     if (actor.role() != v1::ROLE_EXPORTER) {
       return absl::PermissionDeniedError(
           absl::StrCat("only exporters may submit cases; ", actor.principal_id(),
-                       " is a ", RoleName(actor.role())));
+                       " has the role ", RoleName(actor.role())));
     }
     if (actor.organisation().empty()) {
       return absl::PermissionDeniedError(absl::StrCat(
@@ -132,7 +132,7 @@ absl::StatusOr<CaseState> Decide(const v1::Case* current, Action action,
   if (actor.role() != needed) {
     return absl::PermissionDeniedError(absl::StrCat(
         ActionName(action), " is for ", RoleName(needed), "s; ",
-        actor.principal_id(), " is a ", RoleName(actor.role())));
+        actor.principal_id(), " has the role ", RoleName(actor.role())));
   }
   if (expected_version != current->version()) {
     return absl::AbortedError(absl::StrCat(

@@ -109,7 +109,7 @@ class Checker {
     }
     if (static_cast<int>(id.size()) > Limits::kMaxIdLength) {
       Add("request_id",
-          absl::StrCat("longer than ", Limits::kMaxIdLength, " characters"));
+          absl::StrCat("longer than ", Limits::kMaxIdLength, " bytes"));
       return;
     }
     for (unsigned char ch : id) {
@@ -136,6 +136,15 @@ class Checker {
  private:
   std::vector<FieldViolation>* out_;
 };
+
+// `t` plus `months` calendar months (UTC); day overflow rolls forward, as
+// absl's civil time normalises it.
+absl::Time MonthsLater(absl::Time t, int months) {
+  const absl::CivilSecond c = absl::ToCivilSecond(t, absl::UTCTimeZone());
+  return absl::FromCivil(absl::CivilSecond(c.year(), c.month() + months, c.day(),
+                                           c.hour(), c.minute(), c.second()),
+                         absl::UTCTimeZone());
+}
 
 template <typename R>
 std::vector<FieldViolation> ValidateReason(const R& r, bool required) {
@@ -327,7 +336,7 @@ std::vector<FieldViolation> Validate(const v1::ApproveCaseRequest& r,
       c.Add("valid_until", "must be after valid_from");
     } else if (until <= now) {
       c.Add("valid_until", "must be in the future");
-    } else if (until - from > absl::Hours(24 * 31 * Limits::kMaxValidityMonths)) {
+    } else if (until > MonthsLater(from, Limits::kMaxValidityMonths)) {
       c.Add("valid_until", absl::StrCat("at most ", Limits::kMaxValidityMonths,
                                         " months after valid_from"));
     }

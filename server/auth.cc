@@ -60,6 +60,12 @@ absl::StatusOr<PrincipalRegistry> PrincipalRegistry::Parse(absl::string_view jso
     } else {
       return bad("role", "must be exporter, reviewer or auditor");
     }
+    for (char ch : p.org()) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(ch)) && ch != '-' &&
+          ch != '_' && ch != '.') {
+        return bad("org", "only letters, digits, '-', '_' and '.'");
+      }
+    }
     if (actor.role() != v1::ROLE_EXPORTER && !p.org().empty()) {
       return bad("org", "only exporters belong to an organisation");
     }

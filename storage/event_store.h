@@ -59,9 +59,8 @@ class EventStore {
 
   // Appends `batch` in one atomic, synced write; the case count grows by
   // `new_cases`. Either all of it is durable when OK is returned, or none
-  // of it is visible. After a failed write the store refuses further
-  // appends (FAILED_PRECONDITION): its on-disk state is then unknown until
-  // it is reopened.
+  // of it is visible. A failed write is UNAVAILABLE, and so is every later
+  // append: the on-disk state is unknown until the store is reopened.
   virtual absl::Status Append(const std::vector<PendingEvent>& batch,
                               uint64_t new_cases) = 0;
 

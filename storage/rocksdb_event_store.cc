@@ -333,7 +333,13 @@ absl::StatusOr<std::vector<v1::Case>> RocksDbEventStore::ListCases(
     if (by_index && key.substr(0, prefix.size()) != prefix) break;
     v1::Case c;
     if (by_index) {
-      ASSIGN_OR_RETURN(c, GetCase(key.substr(prefix.size())));
+      absl::StatusOr<v1::Case> indexed = GetCase(key.substr(prefix.size()));
+      if (absl::IsNotFound(indexed.status())) {
+        return absl::DataLossError(absl::StrCat(
+            "the case index names ", key.substr(prefix.size()),
+            ", which has no stored snapshot"));
+      }
+      ASSIGN_OR_RETURN(c, std::move(indexed));
     } else if (!c.ParseFromArray(it->value().data(),
                                  static_cast<int>(it->value().size()))) {
       return absl::DataLossError(

@@ -434,7 +434,8 @@ int Main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    std::cerr << "error: " << e.what() << "\nRun 'permitctl --help' (or "
+              << "'permitctl <command> <subcommand> --help') for usage.\n";
     return kExitUsage;
   }
   try {

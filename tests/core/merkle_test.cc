@@ -65,7 +65,8 @@ const char* const kVectorRoots[] = {
 std::vector<Hash> NumberedLeafHashes(int n) {
   std::vector<Hash> out;
   out.reserve(n);
-  for (int i = 0; i < n; ++i) out.push_back(LeafHash(absl::StrCat("event-", i)));
+  for (int i = 0; i < n; ++i)
+    out.push_back(LeafHash(absl::StrCat("event-", i)));
   return out;
 }
 
@@ -169,8 +170,8 @@ TEST(CompactTreeTest, FromFrontierRejectsAFrontierOfTheWrongLength) {
       {0, 1}, {1, 0}, {1, 2}, {5, 1}, {5, 3}, {7, 2}, {8, 0}, {8, 2},
   };
   for (const Row& row : rows) {
-    SCOPED_TRACE(absl::StrCat("size ", row.size, " with ", row.hashes,
-                              " hashes"));
+    SCOPED_TRACE(
+        absl::StrCat("size ", row.size, " with ", row.hashes, " hashes"));
     std::vector<Hash> frontier(three.begin(), three.begin() + row.hashes);
     EXPECT_THAT(CompactTree::FromFrontier(row.size, frontier),
                 StatusIs(absl::StatusCode::kInvalidArgument));

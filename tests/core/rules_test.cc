@@ -61,15 +61,24 @@ constexpr Fixture kAllFixtures[] = {
 
 std::string FixtureName(Fixture f) {
   switch (f) {
-    case Fixture::kSubmitted: return "SUBMITTED";
-    case Fixture::kReviewed: return "REVIEWED";
-    case Fixture::kApproved: return "APPROVED";
-    case Fixture::kRejected: return "REJECTED";
-    case Fixture::kSuspendedFromSubmitted: return "SUSPENDED-from-SUBMITTED";
-    case Fixture::kSuspendedFromReviewed: return "SUSPENDED-from-REVIEWED";
-    case Fixture::kSuspendedFromApproved: return "SUSPENDED-from-APPROVED";
-    case Fixture::kRevoked: return "REVOKED";
-    case Fixture::kWithdrawn: return "WITHDRAWN";
+    case Fixture::kSubmitted:
+      return "SUBMITTED";
+    case Fixture::kReviewed:
+      return "REVIEWED";
+    case Fixture::kApproved:
+      return "APPROVED";
+    case Fixture::kRejected:
+      return "REJECTED";
+    case Fixture::kSuspendedFromSubmitted:
+      return "SUSPENDED-from-SUBMITTED";
+    case Fixture::kSuspendedFromReviewed:
+      return "SUSPENDED-from-REVIEWED";
+    case Fixture::kSuspendedFromApproved:
+      return "SUSPENDED-from-APPROVED";
+    case Fixture::kRevoked:
+      return "REVOKED";
+    case Fixture::kWithdrawn:
+      return "WITHDRAWN";
   }
   return "?";
 }
@@ -128,42 +137,53 @@ v1::Case MakeCase(Fixture f) {
 }
 
 constexpr v1::Action kAllActions[] = {
-    v1::ACTION_REVIEW,  v1::ACTION_APPROVE, v1::ACTION_REJECT,
-    v1::ACTION_SUSPEND, v1::ACTION_RESUME,  v1::ACTION_REVOKE,
+    v1::ACTION_REVIEW,   v1::ACTION_APPROVE, v1::ACTION_REJECT,
+    v1::ACTION_SUSPEND,  v1::ACTION_RESUME,  v1::ACTION_REVOKE,
     v1::ACTION_WITHDRAW,
 };
 
 enum class Who {
-  kExporterOfCaseOrg,    // exp-acme of "acme", the case's organisation
-  kExporterOfOtherOrg,   // exp-globex of "globex"
-  kReviewerOfRecord,     // rev-1, who recorded the review (if any)
-  kOtherReviewer,        // rev-2
-  kAuditor,              // aud-1
+  kExporterOfCaseOrg,   // exp-acme of "acme", the case's organisation
+  kExporterOfOtherOrg,  // exp-globex of "globex"
+  kReviewerOfRecord,    // rev-1, who recorded the review (if any)
+  kOtherReviewer,       // rev-2
+  kAuditor,             // aud-1
 };
 
 constexpr Who kAllActors[] = {
-    Who::kExporterOfCaseOrg, Who::kExporterOfOtherOrg, Who::kReviewerOfRecord,
-    Who::kOtherReviewer, Who::kAuditor,
+    Who::kExporterOfCaseOrg, Who::kExporterOfOtherOrg,
+    Who::kReviewerOfRecord,  Who::kOtherReviewer,
+    Who::kAuditor,
 };
 
 v1::Actor ActorFor(Who who) {
   switch (who) {
-    case Who::kExporterOfCaseOrg: return Exporter("exp-acme", "acme");
-    case Who::kExporterOfOtherOrg: return Exporter("exp-globex", "globex");
-    case Who::kReviewerOfRecord: return Reviewer("rev-1");
-    case Who::kOtherReviewer: return Reviewer("rev-2");
-    case Who::kAuditor: return Auditor("aud-1");
+    case Who::kExporterOfCaseOrg:
+      return Exporter("exp-acme", "acme");
+    case Who::kExporterOfOtherOrg:
+      return Exporter("exp-globex", "globex");
+    case Who::kReviewerOfRecord:
+      return Reviewer("rev-1");
+    case Who::kOtherReviewer:
+      return Reviewer("rev-2");
+    case Who::kAuditor:
+      return Auditor("aud-1");
   }
   return v1::Actor();
 }
 
 std::string WhoName(Who who) {
   switch (who) {
-    case Who::kExporterOfCaseOrg: return "exporter of acme";
-    case Who::kExporterOfOtherOrg: return "exporter of globex";
-    case Who::kReviewerOfRecord: return "reviewer rev-1 (of record)";
-    case Who::kOtherReviewer: return "reviewer rev-2";
-    case Who::kAuditor: return "auditor";
+    case Who::kExporterOfCaseOrg:
+      return "exporter of acme";
+    case Who::kExporterOfOtherOrg:
+      return "exporter of globex";
+    case Who::kReviewerOfRecord:
+      return "reviewer rev-1 (of record)";
+    case Who::kOtherReviewer:
+      return "reviewer rev-2";
+    case Who::kAuditor:
+      return "auditor";
   }
   return "?";
 }
@@ -171,17 +191,23 @@ std::string WhoName(Who who) {
 // ---------------------------------------------------------------------------
 // The expectation, transcribed from the specification:
 //
-// | action   | by                                      | from                    | to        |
-// | review   | reviewer                                | SUBMITTED               | REVIEWED  |
-// | approve  | reviewer who did not record the review  | REVIEWED                | APPROVED  |
-// | reject   | reviewer who did not record the review  | REVIEWED                | REJECTED  |
-// | suspend  | reviewer                                | SUBMITTED, REVIEWED,    | SUSPENDED |
-// |          |                                         | APPROVED                |           |
-// | resume   | reviewer                                | SUSPENDED               | the state it was suspended from |
-// | revoke   | reviewer                                | APPROVED, SUSPENDED     | REVOKED   |
-// | withdraw | exporter of the case's organisation     | SUBMITTED, REVIEWED,    | WITHDRAWN |
-// |          |                                         | SUSPENDED (unless       |           |
-// |          |                                         | suspended from APPROVED)|           |
+// clang-format off
+// | action   | by                          | from                | to        |
+// |----------|-----------------------------|---------------------|-----------|
+// | review   | reviewer                    | SUBMITTED           | REVIEWED  |
+// | approve  | reviewer who did not record | REVIEWED            | APPROVED  |
+// |          | the review                  |                     |           |
+// | reject   | reviewer who did not record | REVIEWED            | REJECTED  |
+// |          | the review                  |                     |           |
+// | suspend  | reviewer                    | SUBMITTED, REVIEWED,| SUSPENDED |
+// |          |                             | APPROVED            |           |
+// | resume   | reviewer                    | SUSPENDED           | the state |
+// |          |                             |                     | it left   |
+// | revoke   | reviewer                    | APPROVED, SUSPENDED | REVOKED   |
+// | withdraw | exporter of the case's      | SUBMITTED, REVIEWED,| WITHDRAWN |
+// |          | organisation                | SUSPENDED (unless   |           |
+// |          |                             | from APPROVED)      |           |
+// clang-format on
 //
 // REJECTED, REVOKED and WITHDRAWN are final: they appear in no "from" column.
 
@@ -216,7 +242,8 @@ AllowedTransitions() {
           {{Fixture::kSuspendedFromApproved, v1::ACTION_REVOKE},
            v1::CASE_STATE_REVOKED},
           // withdraw: SUBMITTED, REVIEWED, SUSPENDED (not from APPROVED)
-          {{Fixture::kSubmitted, v1::ACTION_WITHDRAW}, v1::CASE_STATE_WITHDRAWN},
+          {{Fixture::kSubmitted, v1::ACTION_WITHDRAW},
+           v1::CASE_STATE_WITHDRAWN},
           {{Fixture::kReviewed, v1::ACTION_WITHDRAW}, v1::CASE_STATE_WITHDRAWN},
           {{Fixture::kSuspendedFromSubmitted, v1::ACTION_WITHDRAW},
            v1::CASE_STATE_WITHDRAWN},
@@ -317,9 +344,8 @@ TEST(DecideTest, StaleVersionIsAbortedUnlessRefusedEarlier) {
                                   core::ActionName(action), " x ",
                                   WhoName(who)));
         const Expected want = ExpectedOutcome(f, action, who);
-        const absl::StatusCode want_code = want.before_version_check
-                                               ? want.code
-                                               : absl::StatusCode::kAborted;
+        const absl::StatusCode want_code =
+            want.before_version_check ? want.code : absl::StatusCode::kAborted;
         for (int64_t stale : {kVersion - 1, kVersion + 1, int64_t{0}}) {
           SCOPED_TRACE(absl::StrCat("expected_version ", stale));
           EXPECT_THAT(Decide(&c, action, ActorFor(who), stale),
@@ -441,7 +467,8 @@ TEST(CanReadTest, ExportersReadOnlyTheirOwnOrganisationsCases) {
   }
 }
 
-TEST(CanReadTest, ExporterWithoutOrganisationCannotReadCaseWithoutOrganisation) {
+TEST(CanReadTest,
+     ExporterWithoutOrganisationCannotReadCaseWithoutOrganisation) {
   v1::Case c;
   c.set_id(kCaseId);
   EXPECT_FALSE(CanRead(Exporter("exp-lone", ""), c));
@@ -495,9 +522,9 @@ v1::Event SubmitEvent(uint64_t sequence = 1) {
 
 v1::Event ReviewEvent(uint64_t sequence, int64_t version,
                       const std::string& reviewer) {
-  v1::Event e = BaseEvent(sequence, version, v1::ACTION_REVIEW,
-                          Reviewer(reviewer), v1::CASE_STATE_SUBMITTED,
-                          v1::CASE_STATE_REVIEWED);
+  v1::Event e =
+      BaseEvent(sequence, version, v1::ACTION_REVIEW, Reviewer(reviewer),
+                v1::CASE_STATE_SUBMITTED, v1::CASE_STATE_REVIEWED);
   e.mutable_review()->set_recommendation(v1::RECOMMENDATION_APPROVE);
   e.mutable_review()->set_findings("End user verified on site.");
   return e;
@@ -559,24 +586,24 @@ TEST(ApplyEventTest, FoldsAFullLifecycleIntoTheSnapshot) {
   EXPECT_EQ(c.suspended_from(), v1::CASE_STATE_UNSPECIFIED);
   EXPECT_EQ(c.last_sequence(), 7u);
 
-  ASSERT_THAT(ApplyEvent(ReasonEvent(8, 4, v1::ACTION_SUSPEND, "rev-1",
-                                     v1::CASE_STATE_APPROVED,
-                                     v1::CASE_STATE_SUSPENDED,
-                                     "End user under investigation."),
-                         &c),
-              IsOk());
+  ASSERT_THAT(
+      ApplyEvent(ReasonEvent(8, 4, v1::ACTION_SUSPEND, "rev-1",
+                             v1::CASE_STATE_APPROVED, v1::CASE_STATE_SUSPENDED,
+                             "End user under investigation."),
+                 &c),
+      IsOk());
   EXPECT_EQ(c.state(), v1::CASE_STATE_SUSPENDED);
   EXPECT_EQ(c.version(), 4);
   EXPECT_EQ(c.suspended_from(), v1::CASE_STATE_APPROVED);
   EXPECT_EQ(c.last_reason(), "End user under investigation.");
   EXPECT_EQ(c.last_sequence(), 8u);
 
-  ASSERT_THAT(ApplyEvent(ReasonEvent(12, 5, v1::ACTION_RESUME, "rev-2",
-                                     v1::CASE_STATE_SUSPENDED,
-                                     v1::CASE_STATE_APPROVED,
-                                     "Investigation closed."),
-                         &c),
-              IsOk());
+  ASSERT_THAT(
+      ApplyEvent(ReasonEvent(12, 5, v1::ACTION_RESUME, "rev-2",
+                             v1::CASE_STATE_SUSPENDED, v1::CASE_STATE_APPROVED,
+                             "Investigation closed."),
+                 &c),
+      IsOk());
   EXPECT_EQ(c.state(), v1::CASE_STATE_APPROVED);
   EXPECT_EQ(c.version(), 5);
   EXPECT_EQ(c.suspended_from(), v1::CASE_STATE_UNSPECIFIED);
@@ -656,7 +683,8 @@ TEST(ApplyEventTest, RefusesInconsistentEventsAsDataLoss) {
       {"approval with no review", {SubmitEvent()}, approve_without_review},
       {"wrong to_state recorded", {SubmitEvent()}, wrong_to_state},
       {"wrong from_state recorded", {SubmitEvent()}, wrong_from_state},
-      {"submit for another organisation than the actor's", {},
+      {"submit for another organisation than the actor's",
+       {},
        submit_for_other_org},
       {"second submit of the same case", {SubmitEvent()}, second_submit},
       {"action on a case never submitted", {}, review_of_unsubmitted},
@@ -681,8 +709,8 @@ TEST(ApplyEventTest, DataLossMessageNamesTheEvent) {
 
 TEST(ApplyEventTest, WithdrawWithoutReasonTextIsAccepted) {
   v1::Event withdraw =
-      BaseEvent(2, 2, v1::ACTION_WITHDRAW, Exporter(),
-                v1::CASE_STATE_SUBMITTED, v1::CASE_STATE_WITHDRAWN);
+      BaseEvent(2, 2, v1::ACTION_WITHDRAW, Exporter(), v1::CASE_STATE_SUBMITTED,
+                v1::CASE_STATE_WITHDRAWN);
   withdraw.mutable_reason();  // present, empty reason
   v1::Case c;
   ASSERT_THAT(ApplyEvent(SubmitEvent(), &c), IsOk());
@@ -701,8 +729,8 @@ TEST(ApplyEventTest, WithdrawFromSuspensionClearsSuspendedFrom) {
               IsOk());
   EXPECT_EQ(c.suspended_from(), v1::CASE_STATE_SUBMITTED);
   v1::Event withdraw =
-      BaseEvent(3, 3, v1::ACTION_WITHDRAW, Exporter(),
-                v1::CASE_STATE_SUSPENDED, v1::CASE_STATE_WITHDRAWN);
+      BaseEvent(3, 3, v1::ACTION_WITHDRAW, Exporter(), v1::CASE_STATE_SUSPENDED,
+                v1::CASE_STATE_WITHDRAWN);
   withdraw.mutable_reason()->set_reason("No longer needed.");
   ASSERT_THAT(ApplyEvent(withdraw, &c), IsOk());
   EXPECT_EQ(c.state(), v1::CASE_STATE_WITHDRAWN);
@@ -714,12 +742,12 @@ TEST(ApplyEventTest, RejectRecordsTheDecidingReviewer) {
   v1::Case c;
   ASSERT_THAT(ApplyEvent(SubmitEvent(), &c), IsOk());
   ASSERT_THAT(ApplyEvent(ReviewEvent(2, 2, "rev-1"), &c), IsOk());
-  ASSERT_THAT(ApplyEvent(ReasonEvent(3, 3, v1::ACTION_REJECT, "rev-2",
-                                     v1::CASE_STATE_REVIEWED,
-                                     v1::CASE_STATE_REJECTED,
-                                     "End user on a watch list."),
-                         &c),
-              IsOk());
+  ASSERT_THAT(
+      ApplyEvent(
+          ReasonEvent(3, 3, v1::ACTION_REJECT, "rev-2", v1::CASE_STATE_REVIEWED,
+                      v1::CASE_STATE_REJECTED, "End user on a watch list."),
+          &c),
+      IsOk());
   EXPECT_EQ(c.state(), v1::CASE_STATE_REJECTED);
   EXPECT_EQ(c.decided_by(), "rev-2");
   EXPECT_EQ(c.last_reason(), "End user on a watch list.");

@@ -69,8 +69,9 @@ TEST(ValidateSubmitTest, ValidVariantsPass) {
   };
   const std::vector<Row> rows = {
       {"two goods lines",
-       [](auto& r) { *r.mutable_application()->add_goods() =
-                         r.application().goods(0); }},
+       [](auto& r) {
+         *r.mutable_application()->add_goods() = r.application().goods(0);
+       }},
       {"100 goods lines",
        [](auto& r) {
          for (int i = 1; i < 100; ++i) {
@@ -78,9 +79,13 @@ TEST(ValidateSubmitTest, ValidVariantsPass) {
          }
        }},
       {"validity 1 month",
-       [](auto& r) { r.mutable_application()->set_requested_validity_months(1); }},
+       [](auto& r) {
+         r.mutable_application()->set_requested_validity_months(1);
+       }},
       {"validity 60 months",
-       [](auto& r) { r.mutable_application()->set_requested_validity_months(60); }},
+       [](auto& r) {
+         r.mutable_application()->set_requested_validity_months(60);
+       }},
       {"description of exactly 200 bytes",
        [](auto& r) {
          r.mutable_application()->mutable_goods(0)->set_description(
@@ -140,8 +145,8 @@ TEST(ValidateSubmitTest, EachMistakeIsReportedOnItsExactFieldPath) {
        "request_id"},
       {"request_id too long",
        [](auto& r) { r.set_request_id(std::string(129, 'r')); }, "request_id"},
-      {"request_id not ASCII",
-       [](auto& r) { r.set_request_id("r\xc3\xa9q"); }, "request_id"},
+      {"request_id not ASCII", [](auto& r) { r.set_request_id("r\xc3\xa9q"); },
+       "request_id"},
       // application
       {"missing application", [](auto& r) { r.clear_application(); },
        "application"},
@@ -205,9 +210,7 @@ TEST(ValidateSubmitTest, EachMistakeIsReportedOnItsExactFieldPath) {
        [&](auto& r) { goods(r, 0)->mutable_value()->set_units(-5); },
        "application.goods[0].value"},
       {"nanos out of range",
-       [&](auto& r) {
-         goods(r, 0)->mutable_value()->set_nanos(1000000000);
-       },
+       [&](auto& r) { goods(r, 0)->mutable_value()->set_nanos(1000000000); },
        "application.goods[0].value"},
       {"missing value", [&](auto& r) { goods(r, 0)->clear_value(); },
        "application.goods[0].value"},
@@ -230,7 +233,9 @@ TEST(ValidateSubmitTest, EachMistakeIsReportedOnItsExactFieldPath) {
        [&](auto& r) { goods(r, 0)->set_control_list_entry("1C 003"); },
        "application.goods[0].control_list_entry"},
       {"control list entry too long",
-       [&](auto& r) { goods(r, 0)->set_control_list_entry(std::string(33, 'A')); },
+       [&](auto& r) {
+         goods(r, 0)->set_control_list_entry(std::string(33, 'A'));
+       },
        "application.goods[0].control_list_entry"},
       // parties
       {"missing end user",
@@ -290,7 +295,9 @@ TEST(ValidateSubmitTest, EachMistakeIsReportedOnItsExactFieldPath) {
        },
        "application.end_use_statement"},
       {"validity of zero months",
-       [](auto& r) { r.mutable_application()->set_requested_validity_months(0); },
+       [](auto& r) {
+         r.mutable_application()->set_requested_validity_months(0);
+       },
        "application.requested_validity_months"},
       {"validity of 61 months",
        [](auto& r) {
@@ -323,8 +330,7 @@ TEST(ValidateSubmitTest, SeveralMistakesAreAllReportedAtOnce) {
   app->set_requested_validity_months(0);
 
   EXPECT_THAT(Fields(Validate(r)),
-              UnorderedElementsAre("request_id",
-                                   "application.goods[0].hs_code",
+              UnorderedElementsAre("request_id", "application.goods[0].hs_code",
                                    "application.goods[1].quantity.value",
                                    "application.goods[1].value.currency_code",
                                    "application.end_user.country",
@@ -356,10 +362,10 @@ TEST(InvalidArgumentTest, MessageNamesEveryFieldAndPayloadRoundTrips) {
       ElementsAre(
           AllOf(Field(&FieldViolation::field, "request_id"),
                 Field(&FieldViolation::description, "required")),
-          AllOf(Field(&FieldViolation::field,
-                      "application.goods[1].quantity.value"),
-                Field(&FieldViolation::description,
-                      "must be greater than zero")),
+          AllOf(
+              Field(&FieldViolation::field,
+                    "application.goods[1].quantity.value"),
+              Field(&FieldViolation::description, "must be greater than zero")),
           AllOf(Field(&FieldViolation::field, "application.end_user.country"),
                 Field(&FieldViolation::description,
                       "\"XX\" is not a country code"))));
@@ -417,7 +423,8 @@ TEST(ValidateReviewTest, ValidReviewPasses) {
 TEST(ValidateReviewTest, RecommendationAndFindingsAreRequired) {
   v1::ReviewCaseRequest no_recommendation = ValidReview();
   no_recommendation.clear_recommendation();
-  EXPECT_THAT(Validate(no_recommendation), ElementsAre(OnField("recommendation")));
+  EXPECT_THAT(Validate(no_recommendation),
+              ElementsAre(OnField("recommendation")));
 
   v1::ReviewCaseRequest no_findings = ValidReview();
   no_findings.clear_findings();
@@ -476,8 +483,8 @@ class ValidateApproveTest : public ::testing::Test {
     return r;
   }
 
-  const absl::Time now_ =
-      absl::FromCivil(absl::CivilSecond(2026, 3, 1, 12, 0, 0), absl::UTCTimeZone());
+  const absl::Time now_ = absl::FromCivil(
+      absl::CivilSecond(2026, 3, 1, 12, 0, 0), absl::UTCTimeZone());
 };
 
 TEST_F(ValidateApproveTest, ValidPeriodPasses) {
@@ -500,31 +507,29 @@ TEST_F(ValidateApproveTest, ValidUntilIsRequired) {
 }
 
 TEST_F(ValidateApproveTest, ValidUntilMustBeAfterValidFrom) {
-  EXPECT_THAT(Validate(Approve(now_ + absl::Hours(48), now_ + absl::Hours(24)),
-                       now_),
-              ElementsAre(OnField("valid_until")));
-  EXPECT_THAT(Validate(Approve(now_ + absl::Hours(24), now_ + absl::Hours(24)),
-                       now_),
-              ElementsAre(OnField("valid_until")));
+  EXPECT_THAT(
+      Validate(Approve(now_ + absl::Hours(48), now_ + absl::Hours(24)), now_),
+      ElementsAre(OnField("valid_until")));
+  EXPECT_THAT(
+      Validate(Approve(now_ + absl::Hours(24), now_ + absl::Hours(24)), now_),
+      ElementsAre(OnField("valid_until")));
 }
 
 TEST_F(ValidateApproveTest, ValidUntilMustBeInTheFuture) {
-  EXPECT_THAT(Validate(Approve(now_ - absl::Hours(24 * 60),
-                               now_ - absl::Hours(24)),
-                       now_),
-              ElementsAre(OnField("valid_until")));
+  EXPECT_THAT(
+      Validate(Approve(now_ - absl::Hours(24 * 60), now_ - absl::Hours(24)),
+               now_),
+      ElementsAre(OnField("valid_until")));
   auto r = WithValidCaseRef<v1::ApproveCaseRequest>();
   *r.mutable_valid_until() = Ts(now_ - absl::Hours(1));
   EXPECT_THAT(Validate(r, now_), ElementsAre(OnField("valid_until")));
 }
 
 TEST_F(ValidateApproveTest, ValidityIsAtMostSixtyMonths) {
-  EXPECT_THAT(
-      Validate(Approve(now_, now_ + absl::Hours(24 * 31 * 61)), now_),
-      ElementsAre(OnField("valid_until")));
-  EXPECT_THAT(
-      Validate(Approve(now_, now_ + absl::Hours(24 * 365 * 10)), now_),
-      ElementsAre(OnField("valid_until")));
+  EXPECT_THAT(Validate(Approve(now_, now_ + absl::Hours(24 * 31 * 61)), now_),
+              ElementsAre(OnField("valid_until")));
+  EXPECT_THAT(Validate(Approve(now_, now_ + absl::Hours(24 * 365 * 10)), now_),
+              ElementsAre(OnField("valid_until")));
 }
 
 TEST_F(ValidateApproveTest, ConditionsAreOptionalButLimited) {
@@ -612,9 +617,9 @@ TEST(ValidateListTest, FiltersAreChecked) {
 
 TEST(IsCountryCodeTest, AcceptsOnlyAssignedUpperCaseAlpha2Codes) {
   const std::vector<std::pair<std::string, bool>> rows = {
-      {"JP", true},  {"DE", true},   {"US", true},  {"ZW", true},
-      {"AD", true},  {"XX", false},  {"jp", false}, {"Jp", false},
-      {"J", false},  {"JPN", false}, {"", false},   {"J1", false},
+      {"JP", true}, {"DE", true},   {"US", true},  {"ZW", true},
+      {"AD", true}, {"XX", false},  {"jp", false}, {"Jp", false},
+      {"J", false}, {"JPN", false}, {"", false},   {"J1", false},
   };
   for (const auto& [code, want] : rows) {
     SCOPED_TRACE(code);
@@ -624,9 +629,9 @@ TEST(IsCountryCodeTest, AcceptsOnlyAssignedUpperCaseAlpha2Codes) {
 
 TEST(IsCurrencyCodeTest, AcceptsOnlyActiveUpperCaseCurrencyCodes) {
   const std::vector<std::pair<std::string, bool>> rows = {
-      {"EUR", true},  {"JPY", true},  {"USD", true},   {"AED", true},
-      {"ZWG", true},  {"eur", false}, {"EU", false},   {"EURO", false},
-      {"XYZ", false}, {"XXX", false}, {"", false},     {"E1R", false},
+      {"EUR", true},  {"JPY", true},  {"USD", true}, {"AED", true},
+      {"ZWG", true},  {"eur", false}, {"EU", false}, {"EURO", false},
+      {"XYZ", false}, {"XXX", false}, {"", false},   {"E1R", false},
   };
   for (const auto& [code, want] : rows) {
     SCOPED_TRACE(code);
@@ -636,20 +641,13 @@ TEST(IsCurrencyCodeTest, AcceptsOnlyActiveUpperCaseCurrencyCodes) {
 
 TEST(IsCaseIdTest, AcceptsPrmYearAndAtLeastSixDigits) {
   const std::vector<std::pair<std::string, bool>> rows = {
-      {"PRM-2026-000042", true},
-      {"PRM-2026-000001", true},
-      {"PRM-2030-1234567", true},
-      {"", false},
-      {"PRM-2026-42", false},
-      {"PRM-2026-00042", false},
-      {"prm-2026-000042", false},
-      {"PRM-26-000042", false},
-      {"PRM_2026_000042", false},
-      {"XYZ-2026-000042", false},
-      {"PRM-2026-00004A", false},
-      {"PRM-2026-000042 ", false},
-      {"PRM-20A6-000042", false},
-      {"PRM-2026-0000000000000000", false},
+      {"PRM-2026-000042", true},  {"PRM-2026-000001", true},
+      {"PRM-2030-1234567", true}, {"", false},
+      {"PRM-2026-42", false},     {"PRM-2026-00042", false},
+      {"prm-2026-000042", false}, {"PRM-26-000042", false},
+      {"PRM_2026_000042", false}, {"XYZ-2026-000042", false},
+      {"PRM-2026-00004A", false}, {"PRM-2026-000042 ", false},
+      {"PRM-20A6-000042", false}, {"PRM-2026-0000000000000000", false},
   };
   for (const auto& [id, want] : rows) {
     SCOPED_TRACE(id);

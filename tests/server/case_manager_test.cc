@@ -1,0 +1,452 @@
+// Tests of server/case_manager.h, the domain service without gRPC: actions
+// through the rules, idempotent retries (also across reopen), group commit,
+// storage failures, read visibility per role, and log reads.
+#include "server/case_manager.h"
+
+#include <atomic>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "core/merkle.h"
+#include "core/validation.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "storage/rocksdb_event_store.h"
+#include "tests/test_util.h"
+
+namespace permit::server {
+namespace {
+
+using ::permit::testing::Auditor;
+using ::permit::testing::Exporter;
+using ::permit::testing::IsOk;
+using ::permit::testing::Reviewer;
+using ::permit::testing::StatusIs;
+using ::permit::testing::TempDir;
+using ::permit::testing::ValidApplication;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Lt;
+using ::testing::SizeIs;
+
+// Forwards to a real store; can be slowed down (to force batching) or made
+// to fail (to simulate a full or broken disk). Counts appends.
+class TestStore final : public storage::EventStore {
+ public:
+  explicit TestStore(std::unique_ptr<storage::EventStore> inner)
+      : inner_(std::move(inner)) {}
+
+  absl::Status Append(const std::vector<storage::PendingEvent>& batch,
+                      uint64_t new_cases) override {
+    if (delay > absl::ZeroDuration()) absl::SleepFor(delay);
+    appends.fetch_add(1);
+    events_appended.fetch_add(batch.size());
+    if (fail.load()) return absl::UnavailableError("simulated disk failure");
+    return inner_->Append(batch, new_cases);
+  }
+  storage::LogState State() const override { return inner_->State(); }
+  absl::StatusOr<v1::Case> GetCase(absl::string_view id) const override {
+    return inner_->GetCase(id);
+  }
+  absl::StatusOr<std::vector<v1::Case>> ListCases(const storage::CaseFilter& f,
+                                                  absl::string_view after,
+                                                  int limit) const override {
+    return inner_->ListCases(f, after, limit);
+  }
+  absl::StatusOr<std::vector<uint64_t>> CaseEventSequences(
+      absl::string_view id) const override {
+    return inner_->CaseEventSequences(id);
+  }
+  absl::Status ReadEvents(
+      uint64_t from, uint64_t to,
+      const std::function<bool(uint64_t, absl::string_view)>& fn) const override {
+    return inner_->ReadEvents(from, to, fn);
+  }
+  absl::StatusOr<std::optional<storage::RequestRecord>> GetRequest(
+      absl::string_view p, absl::string_view r) const override {
+    return inner_->GetRequest(p, r);
+  }
+
+  absl::Duration delay = absl::ZeroDuration();
+  std::atomic<bool> fail{false};
+  std::atomic<int> appends{0};
+  std::atomic<int> events_appended{0};
+
+ private:
+  std::unique_ptr<storage::EventStore> inner_;
+};
+
+const absl::Time kNow = absl::FromCivil(absl::CivilSecond(2026, 3, 1, 12, 0, 0),
+                                        absl::UTCTimeZone());
+
+class CaseManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+
+  void Open() {
+    auto rocks = storage::RocksDbEventStore::Open(dir_.path() + "/db");
+    ASSERT_THAT(rocks, IsOk());
+    auto store = std::make_unique<TestStore>(*std::move(rocks));
+    store_ = store.get();
+    CaseManager::Options options;
+    options.clock = [] { return kNow; };
+    auto manager = CaseManager::Create(std::move(store), options);
+    ASSERT_THAT(manager, IsOk());
+    manager_ = *std::move(manager);
+  }
+
+  void Reopen() {
+    manager_.reset();
+    Open();
+  }
+
+  // Runs one action and waits for its result.
+  template <typename Request>
+  absl::StatusOr<v1::Case> Run(
+      void (CaseManager::*action)(const v1::Actor&, const Request&,
+                                  CaseManager::Done),
+      const v1::Actor& actor, const Request& r) {
+    absl::StatusOr<v1::Case> result;
+    absl::Notification done;
+    (manager_.get()->*action)(actor, r, [&](absl::StatusOr<v1::Case> c) {
+      result = std::move(c);
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return result;
+  }
+
+  absl::StatusOr<v1::Case> Submit(const v1::Actor& actor = Exporter(),
+                                  const std::string& request_id = "") {
+    v1::SubmitCaseRequest r;
+    r.set_request_id(request_id.empty() ? "submit-" + std::to_string(++counter_)
+                                        : request_id);
+    *r.mutable_application() = ValidApplication();
+    return Run(&CaseManager::Submit, actor, r);
+  }
+
+  absl::StatusOr<v1::Case> Review(const v1::Case& c, const v1::Actor& actor,
+                                  const std::string& request_id = "") {
+    v1::ReviewCaseRequest r;
+    r.set_request_id(request_id.empty() ? "review-" + std::to_string(++counter_)
+                                        : request_id);
+    r.set_case_id(c.id());
+    r.set_expected_version(c.version());
+    r.set_recommendation(v1::RECOMMENDATION_APPROVE);
+    r.set_findings("End user checked against the consolidated list.");
+    return Run(&CaseManager::Review, actor, r);
+  }
+
+  absl::StatusOr<v1::Case> Approve(const v1::Case& c, const v1::Actor& actor) {
+    v1::ApproveCaseRequest r;
+    r.set_request_id("approve-" + std::to_string(++counter_));
+    r.set_case_id(c.id());
+    r.set_expected_version(c.version());
+    r.mutable_valid_until()->set_seconds(absl::ToUnixSeconds(kNow + absl::Hours(24 * 300)));
+    return Run(&CaseManager::Approve, actor, r);
+  }
+
+  template <typename Request>
+  Request ReasonRequest(const v1::Case& c, const std::string& reason) {
+    Request r;
+    r.set_request_id("act-" + std::to_string(++counter_));
+    r.set_case_id(c.id());
+    r.set_expected_version(c.version());
+    r.set_reason(reason);
+    return r;
+  }
+
+  TempDir dir_;
+  TestStore* store_ = nullptr;
+  std::unique_ptr<CaseManager> manager_;
+  int counter_ = 0;
+};
+
+TEST_F(CaseManagerTest, LifecycleMovesThroughStatesAndVersions) {
+  absl::StatusOr<v1::Case> c = Submit();
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->id(), "PRM-2026-000001");
+  EXPECT_EQ(c->organisation(), "acme");
+  EXPECT_EQ(c->state(), v1::CASE_STATE_SUBMITTED);
+  EXPECT_EQ(c->version(), 1);
+
+  c = Review(*c, Reviewer("rev-1"));
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->state(), v1::CASE_STATE_REVIEWED);
+  EXPECT_EQ(c->reviewed_by(), "rev-1");
+
+  c = Approve(*c, Reviewer("rev-2"));
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->state(), v1::CASE_STATE_APPROVED);
+  EXPECT_EQ(c->decided_by(), "rev-2");
+  // No valid_from sent: the server's time of acceptance.
+  EXPECT_EQ(c->valid_from().seconds(), absl::ToUnixSeconds(kNow));
+
+  c = Run(&CaseManager::Suspend, Reviewer("rev-1"),
+          ReasonRequest<v1::SuspendCaseRequest>(*c, "Policy change"));
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->state(), v1::CASE_STATE_SUSPENDED);
+  EXPECT_EQ(c->suspended_from(), v1::CASE_STATE_APPROVED);
+
+  c = Run(&CaseManager::Resume, Reviewer("rev-2"),
+          ReasonRequest<v1::ResumeCaseRequest>(*c, "Policy clarified"));
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->state(), v1::CASE_STATE_APPROVED);
+  EXPECT_EQ(c->version(), 5);
+  EXPECT_EQ(c->last_sequence(), 5u);
+
+  absl::StatusOr<std::vector<v1::Event>> history =
+      manager_->GetCaseHistory(Exporter(), c->id());
+  ASSERT_THAT(history, IsOk());
+  std::vector<v1::Action> actions;
+  for (const v1::Event& e : *history) actions.push_back(e.action());
+  EXPECT_THAT(actions, ElementsAre(v1::ACTION_SUBMIT, v1::ACTION_REVIEW,
+                                   v1::ACTION_APPROVE, v1::ACTION_SUSPEND,
+                                   v1::ACTION_RESUME));
+  EXPECT_EQ((*history)[2].actor().principal_id(), "rev-2");
+  EXPECT_EQ((*history)[0].time().seconds(), absl::ToUnixSeconds(kNow));
+}
+
+TEST_F(CaseManagerTest, InvalidRequestWritesNothing) {
+  v1::SubmitCaseRequest r;
+  r.set_request_id("bad-1");
+  *r.mutable_application() = ValidApplication();
+  r.mutable_application()->mutable_goods(0)->set_hs_code("12");
+  r.mutable_application()->set_destination_country("XX");
+  absl::StatusOr<v1::Case> c = Run(&CaseManager::Submit, Exporter(), r);
+  EXPECT_THAT(c, StatusIs(absl::StatusCode::kInvalidArgument));
+  std::vector<core::FieldViolation> v = core::ViolationsOf(c.status());
+  ASSERT_THAT(v, SizeIs(2));
+  EXPECT_EQ(v[0].field, "application.goods[0].hs_code");
+  EXPECT_EQ(v[1].field, "application.destination_country");
+  EXPECT_EQ(manager_->LogSize(), 0u);
+}
+
+TEST_F(CaseManagerTest, RetriedRequestReturnsOriginalResultAndWritesNothing) {
+  absl::StatusOr<v1::Case> first = Submit(Exporter(), "same-id");
+  ASSERT_THAT(first, IsOk());
+  absl::StatusOr<v1::Case> reviewed = Review(*first, Reviewer("rev-1"));
+  ASSERT_THAT(reviewed, IsOk());
+  const uint64_t size = manager_->LogSize();
+
+  // The case moved on, yet the retry answers with the case as it was.
+  absl::StatusOr<v1::Case> retry = Submit(Exporter(), "same-id");
+  ASSERT_THAT(retry, IsOk());
+  EXPECT_EQ(retry->id(), first->id());
+  EXPECT_EQ(retry->version(), 1);
+  EXPECT_EQ(retry->state(), v1::CASE_STATE_SUBMITTED);
+  EXPECT_EQ(manager_->LogSize(), size);
+}
+
+TEST_F(CaseManagerTest, RequestIdReusedForDifferentContentIsRefused) {
+  ASSERT_THAT(Submit(Exporter(), "dup"), IsOk());
+  v1::SubmitCaseRequest r;
+  r.set_request_id("dup");
+  *r.mutable_application() = ValidApplication();
+  r.mutable_application()->set_requested_validity_months(24);
+  absl::StatusOr<v1::Case> c = Run(&CaseManager::Submit, Exporter(), r);
+  EXPECT_THAT(c, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("request_id"));
+  EXPECT_EQ(manager_->LogSize(), 1u);
+}
+
+TEST_F(CaseManagerTest, RequestIdsAreScopedPerPrincipal) {
+  absl::StatusOr<v1::Case> a = Submit(Exporter("exp-acme", "acme"), "r1");
+  absl::StatusOr<v1::Case> b = Submit(Exporter("exp-globex", "globex"), "r1");
+  ASSERT_THAT(a, IsOk());
+  ASSERT_THAT(b, IsOk());
+  EXPECT_NE(a->id(), b->id());
+  EXPECT_EQ(b->organisation(), "globex");
+}
+
+TEST_F(CaseManagerTest, IdempotencySurvivesReopen) {
+  absl::StatusOr<v1::Case> first = Submit(Exporter(), "durable-id");
+  ASSERT_THAT(first, IsOk());
+  Reopen();
+  absl::StatusOr<v1::Case> retry = Submit(Exporter(), "durable-id");
+  ASSERT_THAT(retry, IsOk());
+  EXPECT_EQ(retry->id(), first->id());
+  EXPECT_EQ(manager_->LogSize(), 1u);
+  // Case numbering continues after a reopen; numbers are never reused.
+  absl::StatusOr<v1::Case> next = Submit();
+  ASSERT_THAT(next, IsOk());
+  EXPECT_EQ(next->id(), "PRM-2026-000002");
+}
+
+TEST_F(CaseManagerTest, ConcurrentActionsShareSyncedBatches) {
+  store_->delay = absl::Milliseconds(20);  // a slow disk
+  constexpr int kThreads = 64;
+  std::vector<absl::StatusOr<v1::Case>> results(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      v1::SubmitCaseRequest r;
+      r.set_request_id("c-" + std::to_string(i));
+      *r.mutable_application() = ValidApplication();
+      results[i] = Run(&CaseManager::Submit, Exporter(), r);
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<std::string> ids;
+  for (const auto& r : results) {
+    ASSERT_THAT(r, IsOk());
+    ids.insert(r->id());
+  }
+  EXPECT_THAT(ids, SizeIs(kThreads));
+  EXPECT_EQ(manager_->LogSize(), static_cast<uint64_t>(kThreads));
+  // Far fewer synced writes than requests: group commit.
+  EXPECT_THAT(store_->appends.load(), Lt(kThreads / 2));
+}
+
+TEST_F(CaseManagerTest, DuplicateRequestsInOneBatchActOnce) {
+  store_->delay = absl::Milliseconds(50);
+  ASSERT_THAT(Submit(), IsOk());  // the next two queue behind a slow write
+  v1::SubmitCaseRequest r;
+  r.set_request_id("twice");
+  *r.mutable_application() = ValidApplication();
+  std::vector<absl::StatusOr<v1::Case>> results(2);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) {
+    threads.emplace_back(
+        [&, i] { results[i] = Run(&CaseManager::Submit, Exporter(), r); });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_THAT(results[0], IsOk());
+  ASSERT_THAT(results[1], IsOk());
+  EXPECT_EQ(results[0]->id(), results[1]->id());
+  EXPECT_EQ(manager_->LogSize(), 2u);
+}
+
+TEST_F(CaseManagerTest, FailedWriteAnswersNoOkAndStopsWrites) {
+  ASSERT_THAT(Submit(), IsOk());
+  store_->fail = true;
+  EXPECT_THAT(Submit(), StatusIs(absl::StatusCode::kUnavailable));
+  store_->fail = false;
+  EXPECT_EQ(manager_->LogSize(), 1u);
+}
+
+TEST_F(CaseManagerTest, RefusalsCarryTheRightCode) {
+  absl::StatusOr<v1::Case> c = Submit();
+  ASSERT_THAT(c, IsOk());
+  // Wrong role.
+  EXPECT_THAT(Review(*c, Exporter()), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Review(*c, Auditor()), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Submit(Reviewer("rev-1")), StatusIs(absl::StatusCode::kPermissionDenied));
+  // Another organisation's case does not exist for an exporter.
+  v1::WithdrawCaseRequest w = ReasonRequest<v1::WithdrawCaseRequest>(*c, "");
+  EXPECT_THAT(Run(&CaseManager::Withdraw, Exporter("exp-globex", "globex"), w),
+              StatusIs(absl::StatusCode::kNotFound));
+  // Wrong state.
+  EXPECT_THAT(Approve(*c, Reviewer("rev-2")),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  // Stale version.
+  absl::StatusOr<v1::Case> reviewed = Review(*c, Reviewer("rev-1"));
+  ASSERT_THAT(reviewed, IsOk());
+  EXPECT_THAT(Approve(*c, Reviewer("rev-2")), StatusIs(absl::StatusCode::kAborted));
+  // Four eyes.
+  EXPECT_THAT(Approve(*reviewed, Reviewer("rev-1")),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  // No such case.
+  v1::Case ghost;
+  ghost.set_id("PRM-2026-999999");
+  ghost.set_version(1);
+  EXPECT_THAT(Review(ghost, Reviewer("rev-1")), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(manager_->LogSize(), 2u);
+}
+
+TEST_F(CaseManagerTest, ExportersSeeOnlyTheirOrganisation) {
+  ASSERT_THAT(Submit(Exporter("exp-acme", "acme")), IsOk());
+  absl::StatusOr<v1::Case> globex = Submit(Exporter("exp-globex", "globex"));
+  ASSERT_THAT(globex, IsOk());
+
+  EXPECT_THAT(manager_->GetCase(Exporter(), globex->id()),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(manager_->GetCaseHistory(Exporter(), globex->id()),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(manager_->GetCase(Auditor(), globex->id()), IsOk());
+
+  v1::ListCasesRequest list;
+  absl::StatusOr<v1::ListCasesResponse> mine = manager_->ListCases(Exporter(), list);
+  ASSERT_THAT(mine, IsOk());
+  ASSERT_THAT(mine->cases(), SizeIs(1));
+  EXPECT_EQ(mine->cases(0).organisation(), "acme");
+  list.set_organisation("globex");
+  EXPECT_THAT(manager_->ListCases(Exporter(), list),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  absl::StatusOr<v1::ListCasesResponse> all =
+      manager_->ListCases(Reviewer("rev-1"), v1::ListCasesRequest());
+  ASSERT_THAT(all, IsOk());
+  EXPECT_THAT(all->cases(), SizeIs(2));
+
+  std::vector<v1::LogEntry> entries;
+  CaseManager::LogQuery q;
+  ASSERT_THAT(manager_->ReadLog(Exporter(), q, 100, 1 << 20, &entries), IsOk());
+  ASSERT_THAT(entries, SizeIs(1));
+  EXPECT_EQ(entries[0].event().organisation(), "acme");
+  q.case_id = globex->id();
+  EXPECT_THAT(manager_->CheckLogQuery(Exporter(), q),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(CaseManagerTest, ListCasesPagesInIdOrder) {
+  for (int i = 0; i < 7; ++i) ASSERT_THAT(Submit(), IsOk());
+  v1::ListCasesRequest r;
+  r.set_page_size(3);
+  std::vector<std::string> ids;
+  for (int page = 0; page < 5; ++page) {
+    absl::StatusOr<v1::ListCasesResponse> resp =
+        manager_->ListCases(Reviewer("rev-1"), r);
+    ASSERT_THAT(resp, IsOk());
+    for (const v1::Case& c : resp->cases()) ids.push_back(c.id());
+    if (resp->next_page_token().empty()) break;
+    r.set_page_token(resp->next_page_token());
+  }
+  ASSERT_THAT(ids, SizeIs(7));
+  EXPECT_EQ(ids.front(), "PRM-2026-000001");
+  EXPECT_EQ(ids.back(), "PRM-2026-000007");
+  EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+
+  r.set_page_token("not-a-token");
+  EXPECT_THAT(manager_->ListCases(Reviewer("rev-1"), r),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(CaseManagerTest, ReadLogBytesRebuildTheHeadRoot) {
+  for (int i = 0; i < 5; ++i) ASSERT_THAT(Submit(), IsOk());
+  std::vector<v1::LogEntry> entries;
+  CaseManager::LogQuery q;
+  q.include_event_bytes = true;
+  absl::StatusOr<uint64_t> next =
+      manager_->ReadLog(Auditor(), q, 100, 1 << 20, &entries);
+  ASSERT_THAT(next, IsOk());
+  EXPECT_EQ(*next, 6u);
+  std::vector<core::Hash> leaves;
+  for (const v1::LogEntry& e : entries) leaves.push_back(core::LeafHash(e.event_bytes()));
+  EXPECT_EQ(std::string(core::AsBytes(core::RootFromLeafHashes(leaves))),
+            manager_->GetLogHead(Auditor()).root_hash());
+
+  // Limits: at most two entries per call, continuing where it stopped.
+  entries.clear();
+  next = manager_->ReadLog(Auditor(), q, 2, 1 << 20, &entries);
+  ASSERT_THAT(next, IsOk());
+  EXPECT_EQ(*next, 3u);
+  EXPECT_THAT(entries, SizeIs(2));
+}
+
+TEST_F(CaseManagerTest, SubscribersHearOfEachCommit) {
+  std::atomic<uint64_t> seen{0};
+  int id = manager_->Subscribe([&](uint64_t size) { seen = size; });
+  ASSERT_THAT(Submit(), IsOk());
+  EXPECT_EQ(seen.load(), 1u);
+  manager_->Unsubscribe(id);
+  ASSERT_THAT(Submit(), IsOk());
+  EXPECT_EQ(seen.load(), 1u);
+}
+
+TEST_F(CaseManagerTest, ShutdownRefusesNewActions) {
+  manager_->Shutdown();
+  EXPECT_THAT(Submit(), StatusIs(absl::StatusCode::kUnavailable));
+}
+
+}  // namespace
+}  // namespace permit::server

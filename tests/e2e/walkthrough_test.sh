@@ -1,0 +1,351 @@
+#!/usr/bin/env bash
+# End-to-end walkthrough: the README's tour of permit, driven through the real
+# permitd and permitctl binaries as separate processes, asserting outputs and
+# exit codes. Run by ctest (test e2e_walkthrough) as
+#
+#   bash walkthrough_test.sh PERMITD PERMITCTL EXAMPLES_DIR
+#
+# It starts `permitd --dev` on a free loopback port with a fresh data folder,
+# files a case as exp-acme, takes it through review, approval (four-eyes),
+# suspension and resumption, checks what other principals may and may not do,
+# reads the history and the audit log, then restarts permitd on the same data
+# folder and checks that the log and the case survived.
+#
+# With WALKTHROUGH_TRANSCRIPT=FILE set, every permitctl command and its output
+# is also written to FILE, in the form the README shows.
+#
+# Needs bash, python3 and GNU date. Prints `walkthrough: N passed, 0 failed`
+# and exits 0 on success; on the first failed check it prints what was run,
+# its exit code and output, and the end of permitd's log, and exits 1.
+set -euo pipefail
+
+if [[ $# -ne 3 ]]; then
+  echo "usage: bash $0 PERMITD PERMITCTL EXAMPLES_DIR" >&2
+  exit 2
+fi
+PERMITD=$(realpath "$1")
+PERMITCTL=$(realpath "$2")
+EXAMPLES=$(realpath "$3")
+for f in "$PERMITD" "$PERMITCTL"; do
+  [[ -x "$f" ]] || { echo "walkthrough: $f is not an executable" >&2; exit 2; }
+done
+command -v python3 >/dev/null || { echo "walkthrough: python3 is required" >&2; exit 2; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/permit-walkthrough.XXXXXX")
+DATA="$WORK/data"
+TRANSCRIPT=${WALKTHROUGH_TRANSCRIPT:-}
+PERMITD_PID=""
+PASSED=0
+
+# Stops permitd if it still runs (SIGTERM, then SIGKILL after 10 s) and
+# removes the scratch folder. Runs on every exit.
+cleanup() {
+  local rc=$?
+  if [[ -n "$PERMITD_PID" ]] && kill -0 "$PERMITD_PID" 2>/dev/null; then
+    kill -TERM "$PERMITD_PID" 2>/dev/null || true
+    for _ in $(seq 100); do
+      kill -0 "$PERMITD_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$PERMITD_PID" 2>/dev/null || true
+    wait "$PERMITD_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- Reporting -------------------------------------------------------------
+
+LAST_CMD=""
+LAST_RC=""
+
+# fail MESSAGE: reports the failed check with the last command's exit code and
+# output and the end of permitd's log, then stops the test.
+fail() {
+  {
+    echo "FAIL: $*"
+    if [[ -n "$LAST_CMD" ]]; then
+      echo "  last command: $LAST_CMD"
+      echo "  exit code:    $LAST_RC"
+      echo "  --- stdout"
+      sed 's/^/  | /' "$WORK/out" 2>/dev/null || true
+      echo "  --- stderr"
+      sed 's/^/  | /' "$WORK/err" 2>/dev/null || true
+    fi
+    echo "  --- permitd log (last 20 lines)"
+    tail -n 20 "$WORK/permitd.err" 2>/dev/null | sed 's/^/  | /' || true
+    echo "walkthrough: $PASSED passed, 1 failed"
+  } >&2
+  exit 1
+}
+
+pass() { PASSED=$((PASSED + 1)); }
+
+# --- Running permitctl -----------------------------------------------------
+
+# Quotes an argument for the transcript only where a shell would need it.
+show_arg() {
+  local a=${1//"$EXAMPLES"/examples}
+  a=${a//"$WORK/"/}
+  if [[ "$a" =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then
+    printf '%s' "$a"
+  else
+    printf '"%s"' "$a"
+  fi
+}
+
+TRANSCRIPT_AS=""
+# ctl PRINCIPAL ARGS...: runs permitctl as the dev principal PRINCIPAL.
+ctl() {
+  local who=$1
+  shift
+  if [[ -n "$TRANSCRIPT" ]]; then
+    if [[ "$who" != "$TRANSCRIPT_AS" ]]; then
+      # shellcheck disable=SC2016  # the $(...) is text for the reader
+      printf '\n$ export PERMIT_TOKEN=$(cat data/dev/%s.token)\n' "$who" >>"$TRANSCRIPT"
+      TRANSCRIPT_AS=$who
+    fi
+    {
+      printf '$ permitctl'
+      local a
+      for a in "$@"; do printf ' %s' "$(show_arg "$a")"; done
+      printf '\n'
+    } >>"$TRANSCRIPT"
+  fi
+  local token
+  token=$(cat "$DATA/dev/$who.token")
+  PERMIT_SERVER="127.0.0.1:$PORT" PERMIT_TOKEN="$token" "$PERMITCTL" "$@"
+}
+
+# expect_exit CODE CMD...: runs CMD with stdout in $WORK/out and stderr in
+# $WORK/err, and fails unless it exits with CODE.
+expect_exit() {
+  local want=$1
+  shift
+  LAST_CMD="$*"
+  LAST_RC=0
+  "$@" >"$WORK/out" 2>"$WORK/err" || LAST_RC=$?
+  if [[ -n "$TRANSCRIPT" ]]; then
+    cat "$WORK/out" "$WORK/err" | sed "s|$WORK/||g" >>"$TRANSCRIPT"
+    [[ "$LAST_RC" == 0 ]] || echo "(exit $LAST_RC)" >>"$TRANSCRIPT"
+  fi
+  [[ "$LAST_RC" == "$want" ]] || fail "expected exit code $want, got $LAST_RC"
+  pass
+}
+
+# out_has TEXT / err_has TEXT: the last command's stdout / stderr contains
+# TEXT (a fixed string).
+out_has() { grep -qF -- "$1" "$WORK/out" || fail "stdout lacks: $1"; pass; }
+err_has() { grep -qF -- "$1" "$WORK/err" || fail "stderr lacks: $1"; pass; }
+# out_line REGEX: some line of the last stdout matches the extended REGEX.
+out_line() { grep -qE -- "$1" "$WORK/out" || fail "no stdout line matches: $1"; pass; }
+out_lacks() { ! grep -qF -- "$1" "$WORK/out" || fail "stdout should not contain: $1"; pass; }
+
+# py CODE: runs Python CODE on the last stdout (as sys.stdin); CODE asserts
+# and prints a value, which py prints.
+py() {
+  python3 -c "$1" <"$WORK/out" || fail "python check failed: $1"
+}
+
+# --- permitd ---------------------------------------------------------------
+
+free_port() {
+  python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
+}
+
+# start_permitd: starts permitd --dev on a fresh free port with $DATA and
+# waits (at most 60 s) until aud-1 can read the log head.
+start_permitd() {
+  PORT=$(free_port)
+  "$PERMITD" --dev --listen "127.0.0.1:$PORT" --data "$DATA" \
+    >"$WORK/permitd.out" 2>>"$WORK/permitd.err" &
+  PERMITD_PID=$!
+  local deadline=$((SECONDS + 60))
+  LAST_CMD=""
+  while :; do
+    kill -0 "$PERMITD_PID" 2>/dev/null || fail "permitd exited during start-up"
+    if [[ -f "$DATA/dev/aud-1.token" ]] &&
+       PERMIT_SERVER="127.0.0.1:$PORT" PERMIT_TOKEN="$(cat "$DATA/dev/aud-1.token")" \
+         "$PERMITCTL" --timeout 2 audit head >/dev/null 2>&1; then
+      break
+    fi
+    ((SECONDS < deadline)) || fail "permitd did not accept calls within 60 s"
+    sleep 0.2
+  done
+  pass
+}
+
+# stop_permitd: SIGTERM, then expects a clean exit 0 within 30 s.
+stop_permitd() {
+  kill -TERM "$PERMITD_PID"
+  local deadline=$((SECONDS + 30))
+  while kill -0 "$PERMITD_PID" 2>/dev/null; do
+    ((SECONDS < deadline)) || fail "permitd did not stop within 30 s of SIGTERM"
+    sleep 0.1
+  done
+  local rc=0
+  wait "$PERMITD_PID" || rc=$?
+  PERMITD_PID=""
+  LAST_CMD=""
+  [[ "$rc" == 0 ]] || fail "permitd exited with $rc after SIGTERM, expected 0"
+  pass
+  grep -qF "the audit log is closed" "$WORK/permitd.err" ||
+    fail "permitd did not report closing the audit log"
+  pass
+}
+
+# --- The walkthrough -------------------------------------------------------
+
+VALID_UNTIL=$(date -u -d '+1 year' +%F)
+[[ -n "$TRANSCRIPT" ]] && : >"$TRANSCRIPT"
+
+start_permitd
+grep -qF "0 events in the audit log" "$WORK/permitd.err" ||
+  fail "a fresh permitd should report an empty audit log"
+pass
+
+# An empty log: size 0, root = SHA-256 of the empty string.
+expect_exit 0 ctl aud-1 audit head
+out_line '^events +0$'
+out_line '^root \(sha256\) +e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855$'
+
+# exp-acme files a case; the id comes from the JSON output.
+expect_exit 0 ctl exp-acme -o json case submit -f "$EXAMPLES/magnets-to-japan.json"
+CASE_ID=$(py 'import json,sys
+c = json.load(sys.stdin)
+assert c["state"] == "CASE_STATE_SUBMITTED", c["state"]
+assert c["version"] == "1", c["version"]
+assert c["organisation"] == "acme" and c["submittedBy"] == "exp-acme"
+assert c["lastSequence"] == "1"
+print(c["id"])')
+[[ "$CASE_ID" =~ ^PRM-[0-9]{4}-[0-9]{6}$ ]] || fail "unexpected case id '$CASE_ID'"
+pass
+
+expect_exit 0 ctl exp-acme case get "$CASE_ID"
+out_line "^case +$CASE_ID\$"
+out_line '^state +submitted$'
+out_line '^version +1$'
+
+# An application with mistakes is refused, every bad field named.
+expect_exit 1 ctl exp-acme case submit -f "$EXAMPLES/application-with-mistakes.json"
+err_has "INVALID_ARGUMENT"
+err_has "application.goods[0].hs_code"
+err_has "application.destination_country"
+err_has "application.end_user.country"
+
+# rev-1 reviews.
+expect_exit 0 ctl rev-1 case review "$CASE_ID" --recommend approve \
+  --findings "End user and end use verified; goods match 1C003"
+out_line '^state +reviewed$'
+out_line '^version +2$'
+out_line '^reviewed by +rev-1: recommends approve; '
+
+# Four-eyes: the reviewer of record may not approve.
+expect_exit 1 ctl rev-1 case approve "$CASE_ID" --valid-until "$VALID_UNTIL"
+err_has "PERMISSION_DENIED"
+err_has "four-eyes"
+
+# rev-2 approves.
+expect_exit 0 ctl rev-2 case approve "$CASE_ID" --valid-until "$VALID_UNTIL"
+out_line '^state +approved$'
+out_line '^version +3$'
+out_line '^decided by +rev-2$'
+out_line "^valid +.* to ${VALID_UNTIL}T23:59:59Z\$"
+
+# rev-2 suspends, rev-1 resumes: back to approved.
+expect_exit 0 ctl rev-2 case suspend "$CASE_ID" --reason "Consignee under investigation"
+out_line '^state +suspended \(from approved\)$'
+out_line '^version +4$'
+expect_exit 0 ctl rev-1 case resume "$CASE_ID" --reason "Consignee cleared"
+out_line '^state +approved$'
+out_line '^version +5$'
+out_line '^last reason +Consignee cleared$'
+
+# Another organisation's exporter cannot see the case at all.
+expect_exit 1 ctl exp-globex case get "$CASE_ID"
+err_has "NOT_FOUND"
+expect_exit 0 ctl exp-globex case list
+out_lacks "$CASE_ID"
+
+# The auditor reads but cannot act.
+expect_exit 1 ctl aud-1 case approve "$CASE_ID" --valid-until "$VALID_UNTIL"
+err_has "PERMISSION_DENIED"
+
+# The exporter's view of the history: all five events, oldest first.
+expect_exit 0 ctl exp-acme case history "$CASE_ID"
+[[ "$(awk 'NR > 1 { printf "%s ", $5 }' "$WORK/out")" == \
+   "submit review approve suspend resume " ]] || fail "history actions out of order"
+pass
+
+# The auditor's replay of the whole log: five events, in order, by whom.
+expect_exit 0 ctl aud-1 audit replay
+[[ "$(awk 'NR > 1 { printf "%s ", $1 }' "$WORK/out")" == "1 2 3 4 5 " ]] ||
+  fail "replay should list sequences 1 to 5"
+pass
+[[ "$(awk 'NR > 1 { printf "%s ", $5 }' "$WORK/out")" == \
+   "submit review approve suspend resume " ]] || fail "replay actions out of order"
+pass
+[[ "$(awk 'NR > 1 { printf "%s ", $6 }' "$WORK/out")" == \
+   "exp-acme rev-1 rev-2 rev-2 rev-1 " ]] || fail "replay actors wrong"
+pass
+
+# JSON output parses: one event per line for replay, one object for history.
+expect_exit 0 ctl aud-1 -o json audit replay
+py 'import json,sys
+events = [json.loads(line) for line in sys.stdin if line.strip()]
+assert [e["sequence"] for e in events] == ["1", "2", "3", "4", "5"], events
+assert [e["action"] for e in events] == ["ACTION_SUBMIT", "ACTION_REVIEW",
+    "ACTION_APPROVE", "ACTION_SUSPEND", "ACTION_RESUME"]
+assert [e["actor"]["principalId"] for e in events] == ["exp-acme", "rev-1",
+    "rev-2", "rev-2", "rev-1"]
+assert events[4]["toState"] == "CASE_STATE_APPROVED"'
+pass
+expect_exit 0 ctl exp-acme -o json case history "$CASE_ID"
+py 'import json,sys
+h = json.load(sys.stdin)
+assert [e["caseVersion"] for e in h["events"]] == ["1", "2", "3", "4", "5"], h'
+pass
+
+# A stale expected version is ABORTED and changes nothing.
+expect_exit 1 ctl rev-1 case suspend "$CASE_ID" --reason "Late check" --expected-version 1
+err_has "ABORTED"
+
+# Usage errors exit 2 before anything is sent.
+expect_exit 2 ctl rev-1 case review "$CASE_ID" --findings "No recommendation given"
+err_has "--recommend is required"
+expect_exit 2 ctl exp-acme case submit -f "$WORK/no-such-file.json"
+err_has "cannot read"
+
+# The case is listed under its state.
+expect_exit 0 ctl rev-1 case list --state approved
+out_line "^$CASE_ID +approved +5 +acme +JP "
+expect_exit 0 ctl rev-1 case list --state suspended
+out_lacks "$CASE_ID"
+
+# The log head before the restart.
+expect_exit 0 ctl aud-1 audit head
+out_line '^events +5$'
+ROOT=$(sed -nE 's/^root \(sha256\) +([0-9a-f]{64})$/\1/p' "$WORK/out")
+[[ -n "$ROOT" ]] || fail "no root hash in audit head output"
+pass
+
+# Restart on the same data folder: the log and the case survive.
+stop_permitd
+[[ -n "$TRANSCRIPT" ]] && printf '\n# permitd stopped with SIGTERM and started again on the same data folder\n' >>"$TRANSCRIPT"
+TRANSCRIPT_AS=""
+start_permitd
+grep -qF "5 events in the audit log" "$WORK/permitd.err" ||
+  fail "the restarted permitd should report 5 events"
+pass
+expect_exit 0 ctl aud-1 audit head
+out_line '^events +5$'
+out_line "^root \\(sha256\\) +$ROOT\$"
+expect_exit 0 ctl exp-acme case get "$CASE_ID"
+out_line '^state +approved$'
+out_line '^version +5$'
+stop_permitd
+
+echo "walkthrough: $PASSED passed, 0 failed"
