@@ -104,8 +104,15 @@ void CaseManager::WriterLoop() {
 }
 
 void CaseManager::CommitBatch(std::vector<Command>& batch) {
-  const absl::Time now = options_.clock();
   const storage::LogState state = store_->State();
+  // Event times never go backwards, even if the system clock does.
+  absl::Time now = options_.clock();
+  if (state.last_event_time.has_value()) {
+    const absl::Time last =
+        absl::FromUnixSeconds(state.last_event_time->seconds()) +
+        absl::Nanoseconds(state.last_event_time->nanos());
+    if (now < last) now = last;
+  }
   uint64_t next_seq = state.tree_size + 1;
   uint64_t new_cases = 0;
 

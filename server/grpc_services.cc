@@ -67,7 +67,10 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
   }
 
  private:
-  // Called from the writer thread after each commit (size 0: shutdown).
+  // Called from the writer thread after each commit (size 0: shutdown),
+  // while CaseManager holds its subscriber lock. That is safe because gRPC
+  // never runs OnDone (which unsubscribes) inline in Finish or StartWrite:
+  // it comes later from gRPC's own threads.
   void OnCommit(uint64_t size) {
     bool wake;
     {

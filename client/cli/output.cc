@@ -36,6 +36,7 @@ std::string Json(const google::protobuf::Message& m, bool pretty) {
   std::string out;
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = pretty;
+  options.always_print_primitive_fields = true;
   (void)google::protobuf::util::MessageToJsonString(m, &out, options);
   if (!pretty) return out;
   while (!out.empty() && out.back() == '\n') out.pop_back();

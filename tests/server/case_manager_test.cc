@@ -89,7 +89,10 @@ class CaseManagerTest : public ::testing::Test {
     auto store = std::make_unique<TestStore>(*std::move(rocks));
     store_ = store.get();
     CaseManager::Options options;
-    options.clock = [] { return kNow; };
+    options.clock = [this] {
+      absl::MutexLock lock(&clock_mu_);
+      return now_;
+    };
     auto manager = CaseManager::Create(std::move(store), options);
     ASSERT_THAT(manager, IsOk());
     manager_ = *std::move(manager);
@@ -156,6 +159,13 @@ class CaseManagerTest : public ::testing::Test {
     return r;
   }
 
+  void SetClock(absl::Time t) {
+    absl::MutexLock lock(&clock_mu_);
+    now_ = t;
+  }
+
+  absl::Mutex clock_mu_;
+  absl::Time now_ ABSL_GUARDED_BY(clock_mu_) = kNow;
   TempDir dir_;
   TestStore* store_ = nullptr;
   std::unique_ptr<CaseManager> manager_;
@@ -441,6 +451,19 @@ TEST_F(CaseManagerTest, SubscribersHearOfEachCommit) {
   manager_->Unsubscribe(id);
   ASSERT_THAT(Submit(), IsOk());
   EXPECT_EQ(seen.load(), 1u);
+}
+
+TEST_F(CaseManagerTest, EventTimesNeverGoBackwards) {
+  absl::StatusOr<v1::Case> first = Submit();
+  ASSERT_THAT(first, IsOk());
+  SetClock(kNow - absl::Hours(1));  // the system clock is set back
+  absl::StatusOr<v1::Case> second = Submit();
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(second->create_time().seconds(), absl::ToUnixSeconds(kNow));
+  SetClock(kNow + absl::Hours(1));
+  absl::StatusOr<v1::Case> third = Submit();
+  ASSERT_THAT(third, IsOk());
+  EXPECT_EQ(third->create_time().seconds(), absl::ToUnixSeconds(kNow + absl::Hours(1)));
 }
 
 TEST_F(CaseManagerTest, ShutdownRefusesNewActions) {
