@@ -323,13 +323,19 @@ std::vector<FieldViolation> Validate(const v1::ApproveCaseRequest& r,
   auto to_time = [](const google::protobuf::Timestamp& t) {
     return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
   };
+  // google.protobuf.Timestamp's range: 0001-01-01 to 9999-12-31 UTC.
+  auto in_range = [](const google::protobuf::Timestamp& t) {
+    return t.seconds() >= -62135596800 && t.seconds() <= 253402300799 &&
+           t.nanos() >= 0 && t.nanos() <= 999999999;
+  };
   absl::Time from = r.has_valid_from() ? to_time(r.valid_from()) : now;
-  if (r.has_valid_from() &&
-      (r.valid_from().nanos() < 0 || r.valid_from().nanos() > 999999999)) {
-    c.Add("valid_from", "not a valid timestamp");
+  if (r.has_valid_from() && !in_range(r.valid_from())) {
+    c.Add("valid_from", "not a valid timestamp (years 1 to 9999)");
   }
   if (!r.has_valid_until()) {
     c.Add("valid_until", "required: the end of the licence's validity");
+  } else if (!in_range(r.valid_until())) {
+    c.Add("valid_until", "not a valid timestamp (years 1 to 9999)");
   } else {
     absl::Time until = to_time(r.valid_until());
     if (until <= from) {

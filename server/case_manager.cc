@@ -56,12 +56,23 @@ absl::StatusOr<std::unique_ptr<CaseManager>> CaseManager::Create(
 CaseManager::CaseManager(std::unique_ptr<storage::EventStore> store,
                          Options options)
     : store_(std::move(store)), options_(std::move(options)) {
+  {
+    absl::MutexLock lock(&notify_mu_);
+    committed_size_ = store_->State().tree_size;
+  }
   writer_ = std::thread([this] { WriterLoop(); });
+  notifier_ = std::thread([this] { NotifierLoop(); });
 }
 
 CaseManager::~CaseManager() {
   Shutdown();
   writer_.join();
+  notifier_.join();
+}
+
+size_t CaseManager::QueuedActions() const {
+  absl::MutexLock lock(&mu_);
+  return queue_.size();
 }
 
 void CaseManager::Shutdown() {
@@ -98,9 +109,38 @@ void CaseManager::WriterLoop() {
     }
     CommitBatch(batch);
   }
-  absl::MutexLock lock(&subscribers_mu_);
-  for (auto& [id, fn] : subscribers_) fn(0);
-  subscribers_.clear();
+  absl::MutexLock lock(&notify_mu_);
+  writer_done_ = true;
+}
+
+void CaseManager::NotifierLoop() {
+  uint64_t reported = 0;
+  {
+    absl::MutexLock lock(&notify_mu_);
+    reported = committed_size_;
+  }
+  for (;;) {
+    uint64_t size;
+    bool done;
+    {
+      absl::MutexLock lock(&notify_mu_);
+      auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(notify_mu_) {
+        return committed_size_ != reported || writer_done_;
+      };
+      notify_mu_.Await(absl::Condition(&ready));
+      size = committed_size_;
+      done = writer_done_ && committed_size_ == reported;
+    }
+    absl::MutexLock lock(&subscribers_mu_);
+    if (done) {
+      for (auto& [id, fn] : subscribers_) fn(0);
+      subscribers_.clear();
+      subscribers_closed_ = true;
+      return;
+    }
+    for (auto& [id, fn] : subscribers_) fn(size);
+    reported = size;
+  }
 }
 
 void CaseManager::CommitBatch(std::vector<Command>& batch) {
@@ -242,13 +282,29 @@ void CaseManager::CommitBatch(std::vector<Command>& batch) {
     batch[i].done(std::move(results[i]));
   }
   if (written.ok() && !pending.empty()) {
-    const uint64_t size = next_seq - 1;
-    absl::MutexLock lock(&subscribers_mu_);
-    for (auto& [id, fn] : subscribers_) fn(size);
+    absl::MutexLock lock(&notify_mu_);
+    committed_size_ = next_seq - 1;
   }
 }
 
 // --- Actions ---------------------------------------------------------------
+
+namespace {
+
+}  // namespace
+
+template <typename Request>
+CaseManager::Command CaseManager::NewCommand(const v1::Actor& actor,
+                                             v1::Action action,
+                                             const Request& r) {
+  Command cmd;
+  cmd.actor = actor;
+  cmd.action = action;
+  cmd.request_id = r.request_id();
+  cmd.case_id = r.case_id();
+  cmd.expected_version = r.expected_version();
+  return cmd;
+}
 
 namespace {
 
@@ -277,8 +333,7 @@ void CaseManager::Submit(const v1::Actor& actor, const v1::SubmitCaseRequest& r,
 void CaseManager::Review(const v1::Actor& actor, const v1::ReviewCaseRequest& r,
                          Done done) {
   if (Invalid(core::Validate(r), done)) return;
-  Command cmd{actor, v1::ACTION_REVIEW, r.request_id(), r.case_id(),
-              r.expected_version()};
+  Command cmd = NewCommand(actor, v1::ACTION_REVIEW, r);
   cmd.fingerprint = Fingerprint(cmd.action, r);
   cmd.details.mutable_review()->set_recommendation(r.recommendation());
   cmd.details.mutable_review()->set_findings(r.findings());
@@ -291,8 +346,7 @@ void CaseManager::Approve(const v1::Actor& actor,
   if (Invalid(core::Validate(r, options_.clock()), done)) {
     return;
   }
-  Command cmd{actor, v1::ACTION_APPROVE, r.request_id(), r.case_id(),
-              r.expected_version()};
+  Command cmd = NewCommand(actor, v1::ACTION_APPROVE, r);
   cmd.fingerprint = Fingerprint(cmd.action, r);
   v1::ApproveDetails* d = cmd.details.mutable_approve();
   if (r.has_valid_from()) {
@@ -319,8 +373,7 @@ void FillReason(const R& r, v1::Event* details) {
   void CaseManager::Method(const v1::Actor& actor, const v1::Request& r,     \
                            Done done) {                                      \
     if (Invalid(core::Validate(r), done)) return;               \
-    Command cmd{actor, ActionValue, r.request_id(), r.case_id(),             \
-                r.expected_version()};                                       \
+    Command cmd = NewCommand(actor, ActionValue, r);                                       \
     cmd.fingerprint = Fingerprint(cmd.action, r);                            \
     FillReason(r, &cmd.details);                                             \
     cmd.done = std::move(done);                                              \
@@ -522,8 +575,9 @@ absl::StatusOr<uint64_t> CaseManager::ReadLog(
   return next;
 }
 
-int CaseManager::Subscribe(std::function<void(uint64_t)> fn) {
+absl::StatusOr<int> CaseManager::Subscribe(std::function<void(uint64_t)> fn) {
   absl::MutexLock lock(&subscribers_mu_);
+  if (subscribers_closed_) return Unavailable();
   const int id = ++next_subscriber_;
   subscribers_.emplace_back(id, std::move(fn));
   return id;

@@ -4,9 +4,12 @@
 // concurrent requests into a single synced batch (group commit). Reads go
 // straight to the store and never wait for the writer.
 //
-// Thread-safety: every public method may be called from any thread. Action
-// callbacks run on the writer thread after the batch holding the action is
-// durable (or has failed); they must not block.
+// Thread-safety: every public method may be called from any thread. An
+// action's callback runs once: on the caller's thread if the request is
+// invalid or the manager is shutting down, otherwise on the writer thread
+// after the batch holding the action is durable (or has failed). Callbacks
+// must not block. Subscribers are told of commits by a separate notifier
+// thread, so a slow log reader never delays a commit.
 #ifndef PERMIT_SERVER_CASE_MANAGER_H_
 #define PERMIT_SERVER_CASE_MANAGER_H_
 
@@ -91,11 +94,17 @@ class CaseManager {
   // Log size now.
   uint64_t LogSize() const;
 
-  // Calls `fn(new_size)` after each committed batch, from the writer thread,
-  // until the returned id is passed to Unsubscribe, and once with 0 when the
-  // manager shuts down. `fn` must not block.
-  int Subscribe(std::function<void(uint64_t)> fn);
+  // Calls `fn(log_size)` from the notifier thread after commits (several
+  // commits may be reported by one call), until the returned id is passed to
+  // Unsubscribe, and once with 0 when the manager shuts down. UNAVAILABLE if
+  // it has already shut down. `fn` should be quick; it runs with the
+  // subscriber lock held, so it must not call Subscribe or Unsubscribe.
+  // After Unsubscribe returns, `fn` is not running and will not run again.
+  absl::StatusOr<int> Subscribe(std::function<void(uint64_t)> fn);
   void Unsubscribe(int id);
+
+  // Actions waiting for the writer (a gauge for operators and tests).
+  size_t QueuedActions() const;
 
   // Stops taking actions (UNAVAILABLE), lets queued ones finish, tells
   // subscribers. Idempotent.
@@ -115,9 +124,15 @@ class CaseManager {
     Done done;
   };
 
+  // A command for an action on an existing case, from its request.
+  template <typename Request>
+  static Command NewCommand(const v1::Actor& actor, v1::Action action,
+                            const Request& r);
+
   CaseManager(std::unique_ptr<storage::EventStore> store, Options options);
   void Enqueue(Command cmd);
   void WriterLoop();
+  void NotifierLoop();
   void CommitBatch(std::vector<Command>& batch);
   // Rebuilds the case as it stood at `version` from its events.
   absl::StatusOr<v1::Case> CaseAtVersion(absl::string_view case_id,
@@ -127,16 +142,24 @@ class CaseManager {
   const std::unique_ptr<storage::EventStore> store_;
   const Options options_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::deque<Command> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
-  absl::Mutex subscribers_mu_;
+  // Writer -> notifier: the log size after the latest commit, and whether
+  // the writer has exited.
+  absl::Mutex notify_mu_;
+  uint64_t committed_size_ ABSL_GUARDED_BY(notify_mu_) = 0;
+  bool writer_done_ ABSL_GUARDED_BY(notify_mu_) = false;
+
+  absl::Mutex subscribers_mu_ ABSL_ACQUIRED_AFTER(notify_mu_);
   int next_subscriber_ ABSL_GUARDED_BY(subscribers_mu_) = 0;
+  bool subscribers_closed_ ABSL_GUARDED_BY(subscribers_mu_) = false;
   std::vector<std::pair<int, std::function<void(uint64_t)>>> subscribers_
       ABSL_GUARDED_BY(subscribers_mu_);
 
   std::thread writer_;
+  std::thread notifier_;
 };
 
 }  // namespace permit::server

@@ -1,8 +1,13 @@
 // Dev-mode credentials; see dev_setup.h.
 #include "server/dev_setup.h"
 
+#include <fcntl.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -28,23 +33,33 @@ absl::StatusOr<std::string> NewToken() {
 
 namespace {
 
-absl::Status WriteFile(const fs::path& path, absl::string_view content,
-                       fs::perms perms) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp.string()));
-    out << content;
-    out.flush();
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp.string()));
+// Writes `content` to a new file readable by its owner only, synced to disk
+// before it is renamed into place, so a crash never leaves a partial file.
+absl::Status WriteFile(const fs::path& path, absl::string_view content) {
+  const std::string tmp = path.string() + ".tmp";
+  auto fail = [&](absl::string_view what) {
+    return absl::InternalError(absl::StrCat("cannot ", what, " ", tmp, ": ",
+                                            std::strerror(errno)));
+  };
+  ::unlink(tmp.c_str());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return fail("create");
+  size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      return fail("write");
+    }
+    done += static_cast<size_t>(n);
   }
-  std::error_code ec;
-  fs::permissions(tmp, perms, ec);
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    return absl::InternalError(
-        absl::StrCat("cannot create ", path.string(), ": ", ec.message()));
+  if (::fsync(fd) != 0) {
+    ::close(fd);
+    return fail("sync");
   }
+  if (::close(fd) != 0) return fail("close");
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("rename");
   return absl::OkStatus();
 }
 
@@ -59,6 +74,10 @@ absl::StatusOr<DevSetup> EnsureDevSetup(const std::string& data_dir) {
         absl::StrCat("cannot create ", dir.string(), ": ", ec.message()));
   }
   fs::permissions(dir, fs::perms::owner_all, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot restrict ", dir.string(),
+                                            " to its owner: ", ec.message()));
+  }
 
   DevSetup setup;
   setup.principals_file = (dir / "principals.json").string();
@@ -93,16 +112,14 @@ absl::StatusOr<DevSetup> EnsureDevSetup(const std::string& data_dir) {
   }
   if (!exists) {
     for (const DevPrincipal& p : setup.principals) {
-      absl::Status s = WriteFile(p.token_file, p.token + "\n",
-                                 fs::perms::owner_read | fs::perms::owner_write);
+      absl::Status s = WriteFile(p.token_file, p.token + "\n");
       if (!s.ok()) return s;
     }
     // Written last: its presence means the set-up is complete.
     absl::Status s = WriteFile(
         setup.principals_file,
         absl::StrCat("{\"principals\": [\n", absl::StrJoin(entries, ",\n"),
-                     "\n]}\n"),
-        fs::perms::owner_read | fs::perms::owner_write);
+                     "\n]}\n"));
     if (!s.ok()) return s;
   }
   return setup;

@@ -32,7 +32,13 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
         watch_(watch),
         next_(std::max<uint64_t>(query_.from, 1)) {
     if (watch_) {
-      subscription_ = manager_->Subscribe([this](uint64_t size) { OnCommit(size); });
+      absl::StatusOr<int> id =
+          manager_->Subscribe([this](uint64_t size) { OnCommit(size); });
+      if (!id.ok()) {
+        FinishOnce(id.status());
+        return;
+      }
+      subscription_ = *id;
     } else {
       query_.to = std::min(query_.to, manager_->LogSize());
     }
@@ -45,7 +51,7 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
       writing_ = false;
     }
     if (!ok) {
-      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
+      FinishOnce(absl::CancelledError("the stream broke"));
       return;
     }
     Pump();
@@ -58,7 +64,7 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
       cancelled_ = true;
       idle = !writing_;
     }
-    if (idle) FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+    if (idle) FinishOnce(absl::CancelledError("cancelled by the client"));
   }
 
   void OnDone() override {
@@ -67,10 +73,10 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
   }
 
  private:
-  // Called from the writer thread after each commit (size 0: shutdown),
-  // while CaseManager holds its subscriber lock. That is safe because gRPC
-  // never runs OnDone (which unsubscribes) inline in Finish or StartWrite:
-  // it comes later from gRPC's own threads.
+  // Called from CaseManager's notifier thread after commits (size 0:
+  // shutdown), with the subscriber lock held. Calling StartWrite or Finish
+  // from here is safe because gRPC never runs OnDone (which unsubscribes)
+  // inline in them: it comes later from gRPC's own threads.
   void OnCommit(uint64_t size) {
     bool wake;
     {
@@ -81,9 +87,7 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
     }
     if (!wake) return;
     if (size == 0) {
-      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                              "permitd is shutting down; resume the watch "
-                              "from the next sequence number"));
+      FinishOnce(ShuttingDown());
     } else {
       Pump();
     }
@@ -132,23 +136,27 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
     if (write) {
       StartWrite(&response_);
     } else if (!error.ok()) {
-      FinishOnce(ToGrpcStatus(error));
+      FinishOnce(error);
     } else if (finish_ok) {
-      FinishOnce(grpc::Status::OK);
+      FinishOnce(absl::OkStatus());
     } else if (stopped) {
-      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                              "permitd is shutting down"));
+      FinishOnce(ShuttingDown());
     }
   }
 
-  void FinishOnce(const grpc::Status& status) {
+  static absl::Status ShuttingDown() {
+    return absl::UnavailableError(
+        "permitd is shutting down; resume from the next sequence number");
+  }
+
+  void FinishOnce(const absl::Status& status) {
     {
       absl::MutexLock lock(&mu_);
       if (finished_) return;
       finished_ = true;
       waiting_ = false;
     }
-    Finish(status);
+    Finish(ToGrpcStatus(status));
   }
 
   CaseManager* const manager_;

@@ -81,9 +81,14 @@ int main(int argc, char** argv) {
       return Fail(absl::StrCat("--dev listens on loopback only; ", listen,
                                " is not a loopback address"));
     }
+    if (!principals_file.empty()) {
+      return Fail(
+          "--dev makes its own principals and prints their tokens; drop "
+          "--principals, or drop --dev to use your own file");
+    }
     dev_setup = permit::server::EnsureDevSetup(data);
     if (!dev_setup.ok()) return Fail(dev_setup.status().ToString());
-    if (principals_file.empty()) principals_file = dev_setup->principals_file;
+    principals_file = dev_setup->principals_file;
   } else if (principals_file.empty()) {
     return Fail(
         "no principals: pass --principals FILE, or --dev for a local try-out "

@@ -80,8 +80,9 @@ std::string RocksDbEventStore::EventKey(uint64_t sequence) {
 }
 
 absl::StatusOr<std::unique_ptr<RocksDbEventStore>> RocksDbEventStore::Open(
-    const std::string& path) {
+    const std::string& path, const Options& store_options) {
   rocksdb::DBOptions options;
+  if (store_options.env != nullptr) options.env = store_options.env;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.paranoid_checks = true;
@@ -220,7 +221,9 @@ absl::Status RocksDbEventStore::Append(const std::vector<PendingEvent>& batch,
 
     wb.Put(handles_[kEvents], EventKey(e.sequence()), bytes);
     value.clear();
-    p.snapshot.SerializeToString(&value);
+    if (!p.snapshot.SerializeToString(&value)) {
+      return absl::InternalError("a case snapshot does not serialize");
+    }
     wb.Put(handles_[kCases], e.case_id(), value);
     std::string seq;
     PutBigEndian64(e.sequence(), &seq);
@@ -242,7 +245,9 @@ absl::Status RocksDbEventStore::Append(const std::vector<PendingEvent>& batch,
              "");
     }
     value.clear();
-    p.request.SerializeToString(&value);
+    if (!p.request.SerializeToString(&value)) {
+      return absl::InternalError("an idempotency record does not serialize");
+    }
     wb.Put(handles_[kRequests], RequestKey(p.principal_id, e.request_id()), value);
   }
   head.set_tree_size(tree.size());

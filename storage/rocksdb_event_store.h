@@ -25,8 +25,18 @@ class RocksDbEventStore final : public EventStore {
   // Opens (creating if missing) the store in `path` and checks that the
   // head matches the last stored event: DATA_LOSS, naming what differs, if
   // not. FAILED_PRECONDITION if another process holds the folder.
+  struct Options {
+    // The RocksDB Env to run on (default: the real file system). Tests pass
+    // one that counts syncs or injects I/O failures. Not owned; must outlive
+    // the store.
+    rocksdb::Env* env = nullptr;
+  };
   static absl::StatusOr<std::unique_ptr<RocksDbEventStore>> Open(
-      const std::string& path);
+      const std::string& path, const Options& options);
+  static absl::StatusOr<std::unique_ptr<RocksDbEventStore>> Open(
+      const std::string& path) {
+    return Open(path, Options());
+  }
 
   RocksDbEventStore(const RocksDbEventStore&) = delete;
   RocksDbEventStore& operator=(const RocksDbEventStore&) = delete;

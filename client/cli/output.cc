@@ -37,7 +37,11 @@ std::string Json(const google::protobuf::Message& m, bool pretty) {
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = pretty;
   options.always_print_primitive_fields = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
+  auto status = google::protobuf::util::MessageToJsonString(m, &out, options);
+  if (!status.ok()) {
+    return "{\"error\": \"cannot print as JSON: " +
+           status.message().as_string() + "\"}";
+  }
   if (!pretty) return out;
   while (!out.empty() && out.back() == '\n') out.pop_back();
   return out;

@@ -5,7 +5,6 @@
 // Exit codes: 0 success, 1 the server refused or failed (the gRPC code, the
 // message and each bad field are printed), 2 a usage error (bad flags, an
 // unreadable or malformed input file).
-#include <csignal>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -128,8 +127,6 @@ int RunAction(const Globals& g, const ActionArgs& a, Fill fill, Call call) {
   PrintCase(std::cout, *c, g.format());
   return kExitOk;
 }
-
-volatile std::sig_atomic_t g_interrupted = 0;
 
 }  // namespace
 
@@ -412,13 +409,12 @@ int Main(int argc, char** argv) {
       }
       r.set_from_sequence(tail_from);
       r.set_case_id(tail_case);
-      std::signal(SIGINT, [](int) { g_interrupted = 1; });
       PrintEventHeader(std::cout, g.format());
       std::cout.flush();
       absl::Status s = client->WatchLog(r, [&](const v1::LogEntry& e) {
         PrintEvent(std::cout, e.event(), g.format());
         std::cout.flush();
-        return g_interrupted == 0;
+        return true;  // until Ctrl-C ends the process
       });
       if (!s.ok()) return Failed(s);
       return kExitOk;

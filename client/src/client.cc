@@ -172,7 +172,7 @@ namespace {
 // sequence after the last delivered entry.
 template <typename Request, typename Open>
 absl::Status Stream(Request request, int max_attempts, absl::Duration backoff,
-                    bool resume_forever, Open open,
+                    Open open,
                     const std::function<bool(const v1::LogEntry&)>& on_entry) {
   int failures = 0;
   for (;;) {
@@ -195,8 +195,15 @@ absl::Status Stream(Request request, int max_attempts, absl::Duration backoff,
     grpc::Status s = reader->Finish();
     if (s.ok()) return absl::OkStatus();
     if (delivered_any) failures = 0;
-    if (!Transient(s) || (!resume_forever && ++failures >= max_attempts)) {
+    if (!Transient(s) || ++failures >= max_attempts) {
       return FromGrpc(s);
+    }
+    if constexpr (std::is_same_v<Request, v1::ReadLogRequest>) {
+      // Broke after the last entry of the range: nothing is left to read.
+      if (request.to_sequence() != 0 &&
+          request.from_sequence() > request.to_sequence()) {
+        return absl::OkStatus();
+      }
     }
     absl::SleepFor(backoff);
   }
@@ -208,7 +215,7 @@ absl::Status Client::ReadLog(
     const v1::ReadLogRequest& request,
     const std::function<bool(const v1::LogEntry&)>& on_entry) {
   return Stream(
-      request, options_.max_attempts, options_.initial_backoff, false,
+      request, options_.max_attempts, options_.initial_backoff,
       [this](grpc::ClientContext* ctx, const v1::ReadLogRequest& r) {
         Prepare(ctx, /*with_deadline=*/false);
         return audit_->ReadLog(ctx, r);
@@ -220,7 +227,7 @@ absl::Status Client::WatchLog(
     const v1::WatchLogRequest& request,
     const std::function<bool(const v1::LogEntry&)>& on_entry) {
   return Stream(
-      request, options_.max_attempts, options_.initial_backoff, false,
+      request, options_.max_attempts, options_.initial_backoff,
       [this](grpc::ClientContext* ctx, const v1::WatchLogRequest& r) {
         Prepare(ctx, /*with_deadline=*/false);
         return audit_->WatchLog(ctx, r);

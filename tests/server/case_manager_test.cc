@@ -443,14 +443,39 @@ TEST_F(CaseManagerTest, ReadLogBytesRebuildTheHeadRoot) {
   EXPECT_THAT(entries, SizeIs(2));
 }
 
-TEST_F(CaseManagerTest, SubscribersHearOfEachCommit) {
-  std::atomic<uint64_t> seen{0};
-  int id = manager_->Subscribe([&](uint64_t size) { seen = size; });
+TEST_F(CaseManagerTest, SubscribersHearOfCommitsUntilUnsubscribed) {
+  absl::Mutex mu;
+  uint64_t seen = 0;
+  absl::StatusOr<int> id = manager_->Subscribe([&](uint64_t size) {
+    absl::MutexLock lock(&mu);
+    seen = size;
+  });
+  ASSERT_THAT(id, IsOk());
   ASSERT_THAT(Submit(), IsOk());
-  EXPECT_EQ(seen.load(), 1u);
-  manager_->Unsubscribe(id);
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_TRUE(mu.AwaitWithTimeout(
+        absl::Condition(+[](uint64_t* s) { return *s == 1; }, &seen),
+        absl::Seconds(10)));
+  }
+  manager_->Unsubscribe(*id);
   ASSERT_THAT(Submit(), IsOk());
-  EXPECT_EQ(seen.load(), 1u);
+  // The notifier reports the second commit to nobody.
+  absl::SleepFor(absl::Milliseconds(100));
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(seen, 1u);
+}
+
+TEST_F(CaseManagerTest, SubscribersHearOfShutdownAndLateOnesAreRefused) {
+  absl::Notification told;
+  absl::StatusOr<int> id = manager_->Subscribe([&](uint64_t size) {
+    if (size == 0) told.Notify();
+  });
+  ASSERT_THAT(id, IsOk());
+  manager_->Shutdown();
+  EXPECT_TRUE(told.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_THAT(manager_->Subscribe([](uint64_t) {}),
+              StatusIs(absl::StatusCode::kUnavailable));
 }
 
 TEST_F(CaseManagerTest, EventTimesNeverGoBackwards) {
