@@ -108,13 +108,17 @@ absl::StatusOr<CompactTree> CompactTree::FromFrontier(uint64_t size,
   return t;
 }
 
-void CompactTree::Append(const Hash& leaf_hash) {
+void CompactTree::Append(const Hash& leaf_hash, std::vector<TreeNode>* completed) {
   Hash h = leaf_hash;
+  int level = 0;
+  if (completed != nullptr) completed->push_back({0, size_, h});
   // Each trailing one bit of the old size is a perfect subtree of the same
   // height as the carry: merge them, as in binary addition.
   for (uint64_t s = size_; s & 1; s >>= 1) {
     h = NodeHash(frontier_.back(), h);
     frontier_.pop_back();
+    ++level;
+    if (completed != nullptr) completed->push_back({level, size_ >> level, h});
   }
   frontier_.push_back(h);
   ++size_;
@@ -127,6 +131,179 @@ Hash CompactTree::Root() const {
     h = NodeHash(frontier_[i], h);
   }
   return h;
+}
+
+}  // namespace permit::core
+
+namespace permit::core {
+namespace {
+
+int Log2Floor(uint64_t v) { return 63 - __builtin_clzll(v); }
+
+absl::Status ProofPath(uint64_t index, uint64_t lo, uint64_t hi,
+                       const NodeReader& read, std::vector<Hash>* out) {
+  if (hi - lo == 1) return absl::OkStatus();
+  const uint64_t k = SplitPoint(hi - lo);
+  absl::StatusOr<Hash> sibling;
+  if (index < lo + k) {
+    if (absl::Status s = ProofPath(index, lo, lo + k, read, out); !s.ok()) return s;
+    sibling = RangeHash(lo + k, hi, read);
+  } else {
+    if (absl::Status s = ProofPath(index, lo + k, hi, read, out); !s.ok()) return s;
+    sibling = RangeHash(lo, lo + k, read);
+  }
+  if (!sibling.ok()) return sibling.status();
+  out->push_back(*sibling);
+  return absl::OkStatus();
+}
+
+// RFC 6962 SUBPROOF(m, D[lo:hi], b).
+absl::Status SubProof(uint64_t m, uint64_t lo, uint64_t hi, bool complete,
+                      const NodeReader& read, std::vector<Hash>* out) {
+  const uint64_t n = hi - lo;
+  if (m == n) {
+    if (complete) return absl::OkStatus();
+    absl::StatusOr<Hash> h = RangeHash(lo, hi, read);
+    if (!h.ok()) return h.status();
+    out->push_back(*h);
+    return absl::OkStatus();
+  }
+  const uint64_t k = SplitPoint(n);
+  absl::StatusOr<Hash> sibling;
+  if (m <= k) {
+    if (absl::Status s = SubProof(m, lo, lo + k, complete, read, out); !s.ok()) return s;
+    sibling = RangeHash(lo + k, hi, read);
+  } else {
+    if (absl::Status s = SubProof(m - k, lo + k, hi, false, read, out); !s.ok()) return s;
+    sibling = RangeHash(lo, lo + k, read);
+  }
+  if (!sibling.ok()) return sibling.status();
+  out->push_back(*sibling);
+  return absl::OkStatus();
+}
+
+absl::Status ProofError(absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("proof does not verify: ", what));
+}
+
+}  // namespace
+
+absl::StatusOr<Hash> RangeHash(uint64_t begin, uint64_t end, const NodeReader& read) {
+  if (begin >= end) return absl::InvalidArgumentError("empty range");
+  std::vector<Hash> parts;
+  for (uint64_t a = begin; a < end;) {
+    int level = Log2Floor(end - a);
+    if (a != 0) level = std::min(level, __builtin_ctzll(a));
+    absl::StatusOr<Hash> h = read(level, a >> level);
+    if (!h.ok()) return h.status();
+    parts.push_back(*h);
+    a += uint64_t{1} << level;
+  }
+  Hash h = parts.back();
+  for (size_t i = parts.size() - 1; i-- > 0;) h = NodeHash(parts[i], h);
+  return h;
+}
+
+absl::StatusOr<std::vector<Hash>> InclusionProof(uint64_t index, uint64_t size,
+                                                 const NodeReader& read) {
+  if (index >= size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "leaf ", index, " is not in a tree of ", size, " leaves"));
+  }
+  std::vector<Hash> out;
+  if (absl::Status s = ProofPath(index, 0, size, read, &out); !s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t old_size,
+                                                   uint64_t new_size,
+                                                   const NodeReader& read) {
+  if (old_size == 0 || old_size > new_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "no consistency proof from size ", old_size, " to ", new_size,
+        "; need 0 < old <= new"));
+  }
+  std::vector<Hash> out;
+  if (old_size == new_size) return out;
+  if (absl::Status s = SubProof(old_size, 0, new_size, true, read, &out); !s.ok()) {
+    return s;
+  }
+  return out;
+}
+
+absl::Status VerifyInclusion(uint64_t index, uint64_t size, const Hash& leaf_hash,
+                             absl::Span<const Hash> proof, const Hash& root) {
+  if (index >= size) return ProofError("the leaf index is beyond the tree size");
+  uint64_t fn = index;
+  uint64_t sn = size - 1;
+  Hash r = leaf_hash;
+  for (const Hash& p : proof) {
+    if (sn == 0) return ProofError("the proof is too long");
+    if ((fn & 1) || fn == sn) {
+      r = NodeHash(p, r);
+      if (!(fn & 1)) {
+        while (!(fn & 1) && fn != 0) {
+          fn >>= 1;
+          sn >>= 1;
+        }
+      }
+    } else {
+      r = NodeHash(r, p);
+    }
+    fn >>= 1;
+    sn >>= 1;
+  }
+  if (sn != 0) return ProofError("the proof is too short");
+  if (r != root) return ProofError("the computed root differs from the expected root");
+  return absl::OkStatus();
+}
+
+absl::Status VerifyConsistency(uint64_t old_size, uint64_t new_size,
+                               const Hash& old_root, const Hash& new_root,
+                               absl::Span<const Hash> proof) {
+  if (old_size > new_size) return ProofError("the old tree is larger than the new");
+  if (old_size == 0) {
+    if (!proof.empty()) return ProofError("a proof from an empty tree must be empty");
+    return absl::OkStatus();
+  }
+  if (old_size == new_size) {
+    if (!proof.empty()) return ProofError("a proof between equal sizes must be empty");
+    if (old_root != new_root) return ProofError("equal sizes with different roots");
+    return absl::OkStatus();
+  }
+  if (proof.empty()) return ProofError("the proof is empty");
+  std::vector<Hash> path(proof.begin(), proof.end());
+  if ((old_size & (old_size - 1)) == 0) path.insert(path.begin(), old_root);
+  uint64_t fn = old_size - 1;
+  uint64_t sn = new_size - 1;
+  while (fn & 1) {
+    fn >>= 1;
+    sn >>= 1;
+  }
+  Hash fr = path[0];
+  Hash sr = path[0];
+  for (size_t i = 1; i < path.size(); ++i) {
+    const Hash& c = path[i];
+    if (sn == 0) return ProofError("the proof is too long");
+    if ((fn & 1) || fn == sn) {
+      fr = NodeHash(c, fr);
+      sr = NodeHash(c, sr);
+      if (!(fn & 1)) {
+        while (!(fn & 1) && fn != 0) {
+          fn >>= 1;
+          sn >>= 1;
+        }
+      }
+    } else {
+      sr = NodeHash(sr, c);
+    }
+    fn >>= 1;
+    sn >>= 1;
+  }
+  if (sn != 0) return ProofError("the proof is too short");
+  if (fr != old_root) return ProofError("it does not lead to the old root");
+  if (sr != new_root) return ProofError("it does not lead to the new root");
+  return absl::OkStatus();
 }
 
 }  // namespace permit::core

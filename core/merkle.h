@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include "absl/strings/string_view.h"
 #include <vector>
@@ -39,6 +40,45 @@ absl::string_view AsBytes(const Hash& h);
 // Parses 32 raw bytes; INVALID_ARGUMENT otherwise.
 absl::StatusOr<Hash> HashFromBytes(absl::string_view bytes);
 
+// A node of the tree that covers a perfect (power-of-two) run of leaves:
+// level 0 is a leaf, level k covers leaves [index << k, (index + 1) << k).
+struct TreeNode {
+  int level = 0;
+  uint64_t index = 0;
+  Hash hash{};
+};
+
+// Reads the hash of a stored perfect-subtree node. NOT_FOUND (or DATA_LOSS)
+// if the node was never stored.
+using NodeReader = std::function<absl::StatusOr<Hash>(int level, uint64_t index)>;
+
+// The tree hash of leaves [begin, end), assembled from O(log n) perfect
+// nodes. `begin` must be a multiple of the largest power of two below
+// end - begin (true of every subtree RFC 6962's recursion visits).
+absl::StatusOr<Hash> RangeHash(uint64_t begin, uint64_t end, const NodeReader& read);
+
+// RFC 9162 section 2.1.3.1: the audit path of leaf `index` (0-based) in the
+// tree of the first `size` leaves.
+absl::StatusOr<std::vector<Hash>> InclusionProof(uint64_t index, uint64_t size,
+                                                 const NodeReader& read);
+// RFC 9162 section 2.1.4.1: the proof that the tree of `old_size` leaves is
+// a prefix of the tree of `new_size` leaves (0 < old_size <= new_size).
+absl::StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t old_size,
+                                                   uint64_t new_size,
+                                                   const NodeReader& read);
+
+// RFC 9162 section 2.1.3.2. OK if `proof` shows `leaf_hash` at `index` in
+// the tree of `size` leaves with root `root`; otherwise INVALID_ARGUMENT
+// saying why.
+absl::Status VerifyInclusion(uint64_t index, uint64_t size, const Hash& leaf_hash,
+                             absl::Span<const Hash> proof, const Hash& root);
+// RFC 9162 section 2.1.4.2. OK if `proof` shows that `old_root` (of
+// `old_size` leaves) is a prefix of `new_root` (of `new_size` leaves). An
+// empty old tree is consistent with every tree.
+absl::Status VerifyConsistency(uint64_t old_size, uint64_t new_size,
+                               const Hash& old_root, const Hash& new_root,
+                               absl::Span<const Hash> proof);
+
 // A Merkle tree of which only the frontier is kept.
 class CompactTree {
  public:
@@ -50,7 +90,9 @@ class CompactTree {
                                                   std::vector<Hash> frontier);
 
   // Adds a leaf hash as the next entry. Amortised O(1), worst O(log n).
-  void Append(const Hash& leaf_hash);
+  // If `completed` is set, the perfect nodes this append completes (the
+  // leaf itself, then each merged parent) are added to it, for storage.
+  void Append(const Hash& leaf_hash, std::vector<TreeNode>* completed = nullptr);
   // The tree hash of all leaves so far. O(log n).
   Hash Root() const;
   uint64_t size() const { return size_; }

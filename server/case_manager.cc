@@ -56,12 +56,13 @@ absl::StatusOr<std::unique_ptr<CaseManager>> CaseManager::Create(
 CaseManager::CaseManager(std::unique_ptr<storage::EventStore> store,
                          Options options)
     : store_(std::move(store)), options_(std::move(options)) {
+  const uint64_t initial_size = store_->State().tree_size;
   {
     absl::MutexLock lock(&notify_mu_);
-    committed_size_ = store_->State().tree_size;
+    committed_size_ = initial_size;
   }
   writer_ = std::thread([this] { WriterLoop(); });
-  notifier_ = std::thread([this] { NotifierLoop(); });
+  notifier_ = std::thread([this, initial_size] { NotifierLoop(initial_size); });
 }
 
 CaseManager::~CaseManager() {
@@ -113,12 +114,7 @@ void CaseManager::WriterLoop() {
   writer_done_ = true;
 }
 
-void CaseManager::NotifierLoop() {
-  uint64_t reported = 0;
-  {
-    absl::MutexLock lock(&notify_mu_);
-    reported = committed_size_;
-  }
+void CaseManager::NotifierLoop(uint64_t reported) {
   for (;;) {
     uint64_t size;
     bool done;
@@ -425,8 +421,22 @@ absl::StatusOr<v1::Case> CaseManager::CaseAtVersion(absl::string_view case_id,
   return c;
 }
 
+namespace {
+
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+bool InAsOf(const v1::Event& e, const AsOf& as_of) {
+  return (as_of.sequence == 0 || e.sequence() <= as_of.sequence) &&
+         (!as_of.time.has_value() || FromProto(e.time()) <= *as_of.time);
+}
+
+}  // namespace
+
 absl::StatusOr<v1::Case> CaseManager::GetCase(const v1::Actor& actor,
-                                              absl::string_view case_id) const {
+                                              absl::string_view case_id,
+                                              const AsOf& as_of) const {
   if (!core::IsCaseId(case_id)) {
     return core::InvalidArgument(
         {{"case_id", "not a case id like PRM-2026-000042"}});
@@ -436,7 +446,19 @@ absl::StatusOr<v1::Case> CaseManager::GetCase(const v1::Actor& actor,
   if (!core::CanRead(actor, *c)) {
     return absl::NotFoundError(absl::StrCat("case ", case_id, " not found"));
   }
-  return c;
+  if (as_of.now()) return c;
+  ASSIGN_OR_RETURN(std::vector<uint64_t> seqs, store_->CaseEventSequences(case_id));
+  v1::Case then;
+  for (uint64_t seq : seqs) {
+    ASSIGN_OR_RETURN(v1::Event e, ReadEvent(seq));
+    if (!InAsOf(e, as_of)) break;
+    RETURN_IF_ERROR(core::ApplyEvent(e, &then));
+  }
+  if (then.version() == 0) {
+    return absl::NotFoundError(
+        absl::StrCat("case ", case_id, " did not exist yet at that point"));
+  }
+  return then;
 }
 
 absl::StatusOr<v1::ListCasesResponse> CaseManager::ListCases(
@@ -481,7 +503,7 @@ absl::StatusOr<v1::ListCasesResponse> CaseManager::ListCases(
 }
 
 absl::StatusOr<std::vector<v1::Event>> CaseManager::GetCaseHistory(
-    const v1::Actor& actor, absl::string_view case_id) const {
+    const v1::Actor& actor, absl::string_view case_id, const AsOf& as_of) const {
   RETURN_IF_ERROR(GetCase(actor, case_id).status());
   ASSIGN_OR_RETURN(std::vector<uint64_t> seqs,
                    store_->CaseEventSequences(case_id));
@@ -489,9 +511,93 @@ absl::StatusOr<std::vector<v1::Event>> CaseManager::GetCaseHistory(
   events.reserve(seqs.size());
   for (uint64_t seq : seqs) {
     ASSIGN_OR_RETURN(v1::Event e, ReadEvent(seq));
+    if (!InAsOf(e, as_of)) break;
     events.push_back(std::move(e));
   }
   return events;
+}
+
+namespace {
+
+absl::Status CanProve(const v1::Actor& actor) {
+  if (actor.role() == v1::ROLE_AUDITOR || actor.role() == v1::ROLE_REVIEWER) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(
+      "proofs are for auditors and reviewers: they cover every organisation's events");
+}
+
+std::string Bytes(const core::Hash& h) { return std::string(core::AsBytes(h)); }
+
+}  // namespace
+
+absl::StatusOr<std::string> CaseManager::RootAt(uint64_t size) const {
+  if (size == 0 || size > LogSize()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the log has no tree of size ", size, " (it has ", LogSize(),
+                     " events)"));
+  }
+  ASSIGN_OR_RETURN(core::Hash root,
+                   core::RangeHash(0, size, [this](int level, uint64_t index) {
+                     return store_->TreeNode(level, index);
+                   }));
+  return Bytes(root);
+}
+
+absl::StatusOr<v1::InclusionProof> CaseManager::GetInclusionProof(
+    const v1::Actor& actor, uint64_t sequence, uint64_t tree_size) const {
+  RETURN_IF_ERROR(CanProve(actor));
+  const uint64_t size = LogSize();
+  if (tree_size == 0) tree_size = size;
+  std::vector<core::FieldViolation> v;
+  if (tree_size > size) {
+    v.push_back({"tree_size", absl::StrCat("the log has only ", size, " events")});
+  }
+  if (sequence == 0 || sequence > tree_size) {
+    v.push_back({"sequence", absl::StrCat("must be between 1 and the tree size (",
+                                          tree_size, ")")});
+  }
+  RETURN_IF_ERROR(core::InvalidArgument(v));
+  auto read = [this](int level, uint64_t index) { return store_->TreeNode(level, index); };
+  ASSIGN_OR_RETURN(std::vector<core::Hash> path,
+                   core::InclusionProof(sequence - 1, tree_size, read));
+  ASSIGN_OR_RETURN(core::Hash leaf, store_->TreeNode(0, sequence - 1));
+  ASSIGN_OR_RETURN(std::string root, RootAt(tree_size));
+  v1::InclusionProof out;
+  out.set_sequence(sequence);
+  out.set_tree_size(tree_size);
+  out.set_leaf_hash(Bytes(leaf));
+  for (const core::Hash& h : path) out.add_hashes(Bytes(h));
+  out.set_root_hash(root);
+  return out;
+}
+
+absl::StatusOr<v1::ConsistencyProof> CaseManager::GetConsistencyProof(
+    const v1::Actor& actor, uint64_t old_size, uint64_t new_size) const {
+  RETURN_IF_ERROR(CanProve(actor));
+  const uint64_t size = LogSize();
+  if (new_size == 0) new_size = size;
+  std::vector<core::FieldViolation> v;
+  if (new_size > size) {
+    v.push_back({"new_size", absl::StrCat("the log has only ", size, " events")});
+  }
+  if (old_size == 0 || old_size > new_size) {
+    v.push_back({"old_size", absl::StrCat("must be between 1 and new_size (",
+                                          new_size, ")")});
+  }
+  RETURN_IF_ERROR(core::InvalidArgument(v));
+  auto read = [this](int level, uint64_t index) { return store_->TreeNode(level, index); };
+  ASSIGN_OR_RETURN(std::vector<core::Hash> path,
+                   core::ConsistencyProof(old_size, new_size, read));
+  v1::ConsistencyProof out;
+  out.set_old_size(old_size);
+  out.set_new_size(new_size);
+  for (const core::Hash& h : path) out.add_hashes(Bytes(h));
+  ASSIGN_OR_RETURN(std::string old_root, RootAt(old_size));
+  ASSIGN_OR_RETURN(std::string new_root, RootAt(new_size));
+  out.set_old_root_hash(old_root);
+  out.set_new_root_hash(new_root);
+  return out;
 }
 
 v1::LogHead CaseManager::GetLogHead(const v1::Actor& actor) const {
@@ -535,8 +641,14 @@ absl::StatusOr<uint64_t> CaseManager::ReadLog(
       return absl::DataLossError(absl::StrCat("event ", seq, " does not parse"));
     }
     next = seq + 1;
-    if (actor.role() == v1::ROLE_EXPORTER &&
-        entry.event().organisation() != actor.organisation()) {
+    const v1::Event& e = entry.event();
+    if (actor.role() == v1::ROLE_EXPORTER && e.organisation() != actor.organisation()) {
+      return absl::OkStatus();
+    }
+    if ((!q.actor.empty() && e.actor().principal_id() != q.actor) ||
+        (q.action != v1::ACTION_UNSPECIFIED && e.action() != q.action) ||
+        (q.start_time.has_value() && FromProto(e.time()) < *q.start_time) ||
+        (q.end_time.has_value() && FromProto(e.time()) >= *q.end_time)) {
       return absl::OkStatus();
     }
     if (q.include_event_bytes) entry.set_event_bytes(std::string(bytes));

@@ -16,6 +16,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -28,6 +29,14 @@
 #include "storage/event_store.h"
 
 namespace permit::server {
+
+// A point in time for reads: up to event `sequence` (0: no limit) and at or
+// before `time` (unset: no limit).
+struct AsOf {
+  uint64_t sequence = 0;
+  std::optional<absl::Time> time;
+  bool now() const { return sequence == 0 && !time.has_value(); }
+};
 
 class CaseManager {
  public:
@@ -68,11 +77,29 @@ class CaseManager {
   // Reads. Exporters see only their organisation's cases; anything else is
   // NOT_FOUND to them.
   absl::StatusOr<v1::Case> GetCase(const v1::Actor& actor,
-                                   absl::string_view case_id) const;
+                                   absl::string_view case_id) const {
+    return GetCase(actor, case_id, AsOf());
+  }
+  // The case as it stood at `as_of`, rebuilt from its events with the rules
+  // module; NOT_FOUND if it did not exist yet.
+  absl::StatusOr<v1::Case> GetCase(const v1::Actor& actor,
+                                   absl::string_view case_id,
+                                   const AsOf& as_of) const;
   absl::StatusOr<v1::ListCasesResponse> ListCases(
       const v1::Actor& actor, const v1::ListCasesRequest& r) const;
   absl::StatusOr<std::vector<v1::Event>> GetCaseHistory(
-      const v1::Actor& actor, absl::string_view case_id) const;
+      const v1::Actor& actor, absl::string_view case_id,
+      const AsOf& as_of = AsOf()) const;
+
+  // RFC 9162 proofs over the current tree (auditors and reviewers only).
+  // `tree_size` / `new_size` 0 means the current size.
+  absl::StatusOr<v1::InclusionProof> GetInclusionProof(const v1::Actor& actor,
+                                                       uint64_t sequence,
+                                                       uint64_t tree_size) const;
+  absl::StatusOr<v1::ConsistencyProof> GetConsistencyProof(
+      const v1::Actor& actor, uint64_t old_size, uint64_t new_size) const;
+  // The root hash of the first `size` events (0 < size <= log size).
+  absl::StatusOr<std::string> RootAt(uint64_t size) const;
   v1::LogHead GetLogHead(const v1::Actor& actor) const;
 
   // Reads up to `max_events` log entries from `from` (inclusive) to `to`
@@ -84,6 +111,11 @@ class CaseManager {
     uint64_t to = UINT64_MAX;
     std::string case_id;
     bool include_event_bytes = false;
+    // Audit filters: principal id, action, time range [start, end).
+    std::string actor;
+    v1::Action action = v1::ACTION_UNSPECIFIED;
+    std::optional<absl::Time> start_time;
+    std::optional<absl::Time> end_time;
   };
   absl::StatusOr<uint64_t> ReadLog(const v1::Actor& actor, const LogQuery& q,
                                    size_t max_events, size_t max_bytes,
@@ -132,7 +164,8 @@ class CaseManager {
   CaseManager(std::unique_ptr<storage::EventStore> store, Options options);
   void Enqueue(Command cmd);
   void WriterLoop();
-  void NotifierLoop();
+  // Reports commits beyond `reported` (the log size at start).
+  void NotifierLoop(uint64_t reported);
   void CommitBatch(std::vector<Command>& batch);
   // Rebuilds the case as it stood at `version` from its events.
   absl::StatusOr<v1::Case> CaseAtVersion(absl::string_view case_id,

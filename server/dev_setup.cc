@@ -17,6 +17,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/checkpoint.h"
 #include "server/auth.h"
 
 namespace permit::server {
@@ -109,6 +110,13 @@ absl::StatusOr<DevSetup> EnsureDevSetup(const std::string& data_dir) {
         "    {\"id\": \"", p.id, "\", \"role\": \"", p.role, "\"",
         p.org.empty() ? "" : absl::StrCat(", \"org\": \"", p.org, "\""),
         ", \"token_sha256\": \"", TokenSha256Hex(p.token), "\"}"));
+  }
+  setup.signing_key_file = (dir / "log-signing-key.pem").string();
+  if (!fs::exists(setup.signing_key_file)) {
+    absl::StatusOr<std::string> pem = core::NewSigningKeyPem();
+    if (!pem.ok()) return pem.status();
+    absl::Status s = WriteFile(setup.signing_key_file, *pem);
+    if (!s.ok()) return s;
   }
   if (!exists) {
     for (const DevPrincipal& p : setup.principals) {

@@ -3,7 +3,7 @@
 // organisation acme, exp-globex in globex, reviewers rev-1 and rev-2,
 // auditor aud-1), a principals file holding only their SHA-256 hashes, and
 // one file per token (mode 0600) so that they can be printed again on every
-// start. Later starts reuse them. For development only: a real deployment
+// start, and the log's Ed25519 checkpoint signing key. Later starts reuse them. For development only: a real deployment
 // writes its own principals file and never keeps tokens on the server.
 #ifndef PERMIT_SERVER_DEV_SETUP_H_
 #define PERMIT_SERVER_DEV_SETUP_H_
@@ -25,6 +25,8 @@ struct DevPrincipal {
 
 struct DevSetup {
   std::string principals_file;
+  // The log's checkpoint signing key (Ed25519, PEM), created once.
+  std::string signing_key_file;
   std::vector<DevPrincipal> principals;
 };
 

@@ -2,6 +2,7 @@
 #include "server/grpc_services.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/validation.h"
 #include "server/grpc_status.h"
 
 namespace permit::server {
@@ -175,6 +176,22 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
   v1::ReadLogResponse response_;  // owned by the in-flight write
 };
 
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+absl::StatusOr<AsOf> ParseAsOf(uint64_t sequence, bool has_time,
+                               const google::protobuf::Timestamp& time) {
+  if (sequence != 0 && has_time) {
+    return core::InvalidArgument(
+        {{"as_of_time", "give as_of_sequence or as_of_time, not both"}});
+  }
+  AsOf as_of;
+  as_of.sequence = sequence;
+  if (has_time) as_of.time = FromProto(time);
+  return as_of;
+}
+
 // A stream that fails before it starts.
 class FailedStream final : public grpc::ServerWriteReactor<v1::ReadLogResponse> {
  public:
@@ -269,7 +286,11 @@ grpc::ServerUnaryReactor* CaseServiceImpl::GetCase(
     v1::Case* response) {
   absl::StatusOr<v1::Actor> actor = auth_->Authenticate(*ctx);
   if (!actor.ok()) return FinishNow(ctx, actor.status());
-  absl::StatusOr<v1::Case> c = manager_->GetCase(*actor, request->case_id());
+  absl::StatusOr<AsOf> as_of =
+      ParseAsOf(request->as_of_sequence(), request->has_as_of_time(),
+                request->as_of_time());
+  if (!as_of.ok()) return FinishNow(ctx, as_of.status());
+  absl::StatusOr<v1::Case> c = manager_->GetCase(*actor, request->case_id(), *as_of);
   if (c.ok()) *response = *std::move(c);
   return FinishNow(ctx, c.status());
 }
@@ -289,8 +310,12 @@ grpc::ServerUnaryReactor* CaseServiceImpl::GetCaseHistory(
     v1::GetCaseHistoryResponse* response) {
   absl::StatusOr<v1::Actor> actor = auth_->Authenticate(*ctx);
   if (!actor.ok()) return FinishNow(ctx, actor.status());
+  absl::StatusOr<AsOf> as_of =
+      ParseAsOf(request->as_of_sequence(), request->has_as_of_time(),
+                request->as_of_time());
+  if (!as_of.ok()) return FinishNow(ctx, as_of.status());
   absl::StatusOr<std::vector<v1::Event>> events =
-      manager_->GetCaseHistory(*actor, request->case_id());
+      manager_->GetCaseHistory(*actor, request->case_id(), *as_of);
   if (events.ok()) {
     for (v1::Event& e : *events) *response->add_events() = std::move(e);
   }
@@ -317,6 +342,10 @@ grpc::ServerWriteReactor<v1::ReadLogResponse>* AuditServiceImpl::ReadLog(
   if (request->to_sequence() != 0) q.to = request->to_sequence();
   q.case_id = request->case_id();
   q.include_event_bytes = request->include_event_bytes();
+  q.actor = request->actor();
+  q.action = request->action();
+  if (request->has_start_time()) q.start_time = FromProto(request->start_time());
+  if (request->has_end_time()) q.end_time = FromProto(request->end_time());
   if (absl::Status s = manager_->CheckLogQuery(*actor, q); !s.ok()) {
     return new FailedStream(s);
   }
@@ -337,6 +366,37 @@ grpc::ServerWriteReactor<v1::ReadLogResponse>* AuditServiceImpl::WatchLog(
   }
   return new LogStreamReactor(manager_, *std::move(actor), std::move(q),
                               /*watch=*/true);
+}
+
+grpc::ServerUnaryReactor* AuditServiceImpl::GetCheckpoint(
+    grpc::CallbackServerContext* ctx, const v1::GetCheckpointRequest* request,
+    v1::SignedCheckpoint* response) {
+  absl::StatusOr<v1::Actor> actor = auth_->Authenticate(*ctx);
+  if (!actor.ok()) return FinishNow(ctx, actor.status());
+  *response = checkpointer_->Latest();
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* AuditServiceImpl::GetInclusionProof(
+    grpc::CallbackServerContext* ctx, const v1::GetInclusionProofRequest* request,
+    v1::InclusionProof* response) {
+  absl::StatusOr<v1::Actor> actor = auth_->Authenticate(*ctx);
+  if (!actor.ok()) return FinishNow(ctx, actor.status());
+  absl::StatusOr<v1::InclusionProof> p = manager_->GetInclusionProof(
+      *actor, request->sequence(), request->tree_size());
+  if (p.ok()) *response = *std::move(p);
+  return FinishNow(ctx, p.status());
+}
+
+grpc::ServerUnaryReactor* AuditServiceImpl::GetConsistencyProof(
+    grpc::CallbackServerContext* ctx, const v1::GetConsistencyProofRequest* request,
+    v1::ConsistencyProof* response) {
+  absl::StatusOr<v1::Actor> actor = auth_->Authenticate(*ctx);
+  if (!actor.ok()) return FinishNow(ctx, actor.status());
+  absl::StatusOr<v1::ConsistencyProof> p = manager_->GetConsistencyProof(
+      *actor, request->old_size(), request->new_size());
+  if (p.ok()) *response = *std::move(p);
+  return FinishNow(ctx, p.status());
 }
 
 }  // namespace permit::server

@@ -16,6 +16,7 @@
 #include "permit/v1/case_service.grpc.pb.h"
 #include "server/auth.h"
 #include "server/case_manager.h"
+#include "server/checkpointer.h"
 
 namespace permit::server {
 
@@ -87,8 +88,9 @@ class CaseServiceImpl final : public v1::CaseService::CallbackService {
 
 class AuditServiceImpl final : public v1::AuditService::CallbackService {
  public:
-  AuditServiceImpl(CaseManager* manager, const Authenticator* auth)
-      : manager_(manager), auth_(auth) {}
+  AuditServiceImpl(CaseManager* manager, const Checkpointer* checkpointer,
+                   const Authenticator* auth)
+      : manager_(manager), checkpointer_(checkpointer), auth_(auth) {}
 
   grpc::ServerUnaryReactor* GetLogHead(grpc::CallbackServerContext* ctx,
                                        const v1::GetLogHeadRequest* request,
@@ -99,9 +101,20 @@ class AuditServiceImpl final : public v1::AuditService::CallbackService {
   grpc::ServerWriteReactor<v1::ReadLogResponse>* WatchLog(
       grpc::CallbackServerContext* ctx,
       const v1::WatchLogRequest* request) override;
+  grpc::ServerUnaryReactor* GetCheckpoint(grpc::CallbackServerContext* ctx,
+                                          const v1::GetCheckpointRequest* request,
+                                          v1::SignedCheckpoint* response) override;
+  grpc::ServerUnaryReactor* GetInclusionProof(
+      grpc::CallbackServerContext* ctx, const v1::GetInclusionProofRequest* request,
+      v1::InclusionProof* response) override;
+  grpc::ServerUnaryReactor* GetConsistencyProof(
+      grpc::CallbackServerContext* ctx,
+      const v1::GetConsistencyProofRequest* request,
+      v1::ConsistencyProof* response) override;
 
  private:
   CaseManager* const manager_;
+  const Checkpointer* const checkpointer_;
   const Authenticator* const auth_;
 };
 

@@ -5,7 +5,9 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -13,8 +15,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "server/dev_setup.h"
 #include "server/server.h"
+#include "server/verify.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7443",
           "Address to serve gRPC on, host:port. Port 0 picks a free port "
@@ -25,6 +29,14 @@ ABSL_FLAG(std::string, data, "./data",
 ABSL_FLAG(std::string, principals, "",
           "Principals file (JSON: id, role, org, token_sha256 per principal). "
           "Required unless --dev.");
+ABSL_FLAG(std::string, signing_key, "",
+          "Ed25519 private key (PKCS#8 PEM) that signs the log's checkpoints; "
+          "make one with `openssl genpkey -algorithm ed25519 -out FILE`. "
+          "Required unless --dev, which creates DATA/dev/log-signing-key.pem.");
+ABSL_FLAG(std::string, log_origin, "permit.invalid/log",
+          "The log's origin: the first line of every checkpoint and the "
+          "signing key's name (C2SP tlog-checkpoint), e.g. "
+          "\"licensing.example.gov/permit\".");
 ABSL_FLAG(bool, dev, false,
           "Development mode: create (first time) and print tokens for "
           "exp-acme, exp-globex, rev-1, rev-2 and aud-1; loopback only.");
@@ -49,6 +61,40 @@ int Fail(absl::string_view message) {
   return 1;
 }
 
+// `permitd verify`: exit 0 if the log in DATA/db holds, 1 naming the first
+// problem otherwise.
+int Verify(const std::string& data) {
+  const std::string db = (std::filesystem::path(data) / "db").string();
+  if (!std::filesystem::exists(db)) {
+    return Fail(absl::StrCat("no database in ", db, " (wrong --data?)"));
+  }
+  absl::StatusOr<permit::server::VerifyReport> report = permit::server::VerifyDatabase(
+      db, [](uint64_t done, uint64_t total) {
+        std::cerr << "\rpermitd verify: " << done << " / " << total << " events"
+                  << std::flush;
+      });
+  std::cerr << "\n";
+  if (!report.ok()) {
+    std::cout << "FAILED: " << report.status().message() << "\n";
+    return 1;
+  }
+  const double secs = absl::ToDoubleSeconds(report->elapsed);
+  std::cout << "OK: " << report->events << " events, " << report->cases
+            << " cases, tree size " << report->events << ", root "
+            << report->root_hex << ", " << absl::StrFormat("%.2f", secs) << " s ("
+            << absl::StrFormat("%.0f", secs > 0 ? report->events / secs : 0.0)
+            << " events/s)\n";
+  return 0;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -57,8 +103,18 @@ int main(int argc, char** argv) {
       "records every accepted action in an append-only, tamper-evident audit "
       "log.\n\n"
       "  permitd --dev                          local try-out, prints tokens\n"
-      "  permitd --principals FILE --data DIR   production\n");
-  absl::ParseCommandLine(argc, argv);
+      "  permitd --principals FILE --signing_key KEY --data DIR\n"
+      "                                         production\n"
+      "  permitd verify --data DIR              check a database folder\n"
+      "                                         (read-only; also while it is served)\n");
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() > 1) {
+    if (std::string(args[1]) == "verify" && args.size() == 2) {
+      return Verify(absl::GetFlag(FLAGS_data));
+    }
+    return Fail(absl::StrCat("unknown command \"", args[1],
+                             "\"; the only command is `verify` (see --help)"));
+  }
 
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string data = absl::GetFlag(FLAGS_data);
@@ -99,6 +155,16 @@ int main(int argc, char** argv) {
       permit::server::PrincipalRegistry::Load(principals_file);
   if (!registry.ok()) return Fail(registry.status().message());
 
+  std::string signing_key_file = absl::GetFlag(FLAGS_signing_key);
+  if (signing_key_file.empty() && dev) signing_key_file = dev_setup->signing_key_file;
+  if (signing_key_file.empty()) {
+    return Fail(
+        "no log signing key: pass --signing_key FILE (make one with `openssl "
+        "genpkey -algorithm ed25519 -out FILE`), or --dev");
+  }
+  absl::StatusOr<std::string> signing_key = ReadFile(signing_key_file);
+  if (!signing_key.ok()) return Fail(signing_key.status().message());
+
   // Signals are taken by sigwait below; block them before threads start.
   sigset_t signals;
   sigemptyset(&signals);
@@ -110,6 +176,8 @@ int main(int argc, char** argv) {
   options.listen = listen;
   options.db_path = (std::filesystem::path(data) / "db").string();
   options.principals = *std::move(registry);
+  options.signing_key_pem = *std::move(signing_key);
+  options.log_origin = absl::GetFlag(FLAGS_log_origin);
   absl::StatusOr<std::unique_ptr<permit::server::PermitServer>> server =
       permit::server::PermitServer::Start(std::move(options));
   if (!server.ok()) return Fail(server.status().ToString());
@@ -118,7 +186,8 @@ int main(int argc, char** argv) {
   const permit::v1::LogHead head = (*server)->manager()->GetLogHead({});
   std::cerr << "permitd: listening on " << host << ":" << (*server)->port()
             << " (data " << data << ", " << head.tree_size()
-            << " events in the audit log)\n";
+            << " events in the audit log)\n"
+            << "permitd: log key " << (*server)->verifier_key() << "\n";
   if (dev) {
     std::cout << "# permit dev credentials (kept in " << data
               << "/dev). Paste one export line to act as that principal:\n";
@@ -127,6 +196,8 @@ int main(int argc, char** argv) {
                 << (p.org.empty() ? "" : absl::StrCat(", organisation ", p.org))
                 << "\nexport PERMIT_TOKEN=" << p.token << "\n";
     }
+    std::cout << "# the log's checkpoint key, for `permitctl audit verify`:\n"
+              << "export PERMIT_LOG_KEY=" << (*server)->verifier_key() << "\n";
     std::cout << "export PERMIT_SERVER=" << host << ":" << (*server)->port()
               << std::endl;
   }

@@ -2,6 +2,7 @@
 #include "server/server.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/checkpoint.h"
 #include "core/validation.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
@@ -21,11 +22,26 @@ absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
   std::unique_ptr<PermitServer> s(new PermitServer());
   s->grace_ = options.shutdown_grace;
   s->manager_ = *std::move(manager);
+
+  std::string pem = options.signing_key_pem;
+  if (pem.empty()) {
+    absl::StatusOr<std::string> fresh = core::NewSigningKeyPem();
+    if (!fresh.ok()) return fresh.status();
+    pem = *std::move(fresh);
+  }
+  absl::StatusOr<std::unique_ptr<core::NoteSigner>> signer =
+      core::NoteSigner::Create(pem, options.log_origin);
+  if (!signer.ok()) return signer.status();
+  absl::StatusOr<std::unique_ptr<Checkpointer>> checkpointer =
+      Checkpointer::Start(s->manager_.get(), *std::move(signer));
+  if (!checkpointer.ok()) return checkpointer.status();
+  s->checkpointer_ = *std::move(checkpointer);
+
   s->auth_ = std::make_unique<Authenticator>(std::move(options.principals));
   s->case_service_ =
       std::make_unique<CaseServiceImpl>(s->manager_.get(), s->auth_.get());
-  s->audit_service_ =
-      std::make_unique<AuditServiceImpl>(s->manager_.get(), s->auth_.get());
+  s->audit_service_ = std::make_unique<AuditServiceImpl>(
+      s->manager_.get(), s->checkpointer_.get(), s->auth_.get());
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
@@ -35,6 +51,7 @@ absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
   builder.RegisterService(s->audit_service_.get());
   s->grpc_server_ = builder.BuildAndStart();
   if (s->grpc_server_ == nullptr || s->port_ == 0) {
+    s->checkpointer_.reset();
     s->manager_.reset();
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", options.listen,
@@ -49,6 +66,7 @@ void PermitServer::Shutdown() {
   manager_->Shutdown();
   grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace_));
   grpc_server_->Wait();
+  checkpointer_.reset();
   manager_.reset();  // joins the writer and closes the log
 }
 

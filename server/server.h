@@ -16,6 +16,7 @@
 #include "grpcpp/server.h"
 #include "server/auth.h"
 #include "server/case_manager.h"
+#include "server/checkpointer.h"
 #include "server/grpc_services.h"
 
 namespace permit::server {
@@ -31,6 +32,10 @@ struct ServerOptions {
   CaseManager::Options manager;
   // In-flight calls get this long to finish on shutdown.
   absl::Duration shutdown_grace = absl::Seconds(5);
+  // The log's Ed25519 signing key (PKCS#8 PEM) and origin, for checkpoints.
+  // With no key, an ephemeral one is made (tests; permitd requires a key).
+  std::string signing_key_pem;
+  std::string log_origin = "permit.invalid/log";
 };
 
 class PermitServer {
@@ -47,6 +52,8 @@ class PermitServer {
   // The bound port.
   int port() const { return port_; }
   CaseManager* manager() { return manager_.get(); }
+  // "<name>+<hex key id>+<base64 key>" of the checkpoint signing key.
+  const std::string& verifier_key() const { return checkpointer_->verifier_key(); }
   // Replaces the principals (e.g. after the file changed).
   void ReplacePrincipals(PrincipalRegistry registry) {
     auth_->Replace(std::move(registry));
@@ -65,6 +72,7 @@ class PermitServer {
   int port_ = 0;
   bool shut_down_ = false;
   std::unique_ptr<CaseManager> manager_;
+  std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<CaseServiceImpl> case_service_;
   std::unique_ptr<AuditServiceImpl> audit_service_;

@@ -89,6 +89,10 @@ class EventStore {
   // The idempotency record of (principal, request id), if any.
   virtual absl::StatusOr<std::optional<RequestRecord>> GetRequest(
       absl::string_view principal_id, absl::string_view request_id) const = 0;
+
+  // The hash of a completed perfect subtree of the Merkle tree (level 0: a
+  // leaf hash), for proofs. NOT_FOUND if the node is not complete yet.
+  virtual absl::StatusOr<core::Hash> TreeNode(int level, uint64_t index) const = 0;
 };
 
 }  // namespace permit::storage

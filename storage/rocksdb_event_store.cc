@@ -49,6 +49,13 @@ std::string StateValue(v1::CaseState s) {
   return absl::StrCat(static_cast<int>(s) / 10, static_cast<int>(s) % 10);
 }
 
+// Tree node keys: one byte of level, then the 8-byte big-endian index.
+std::string NodeKey(int level, uint64_t index) {
+  std::string key(1, static_cast<char>(level));
+  PutBigEndian64(index, &key);
+  return key;
+}
+
 std::string RequestKey(absl::string_view principal, absl::string_view request_id) {
   return absl::StrCat(principal, std::string(1, '\0'), request_id);
 }
@@ -69,7 +76,7 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
 const std::vector<std::string>& RocksDbEventStore::ColumnFamilyNames() {
   static const auto* names = new std::vector<std::string>{
       rocksdb::kDefaultColumnFamilyName, "events", "cases", "case_events",
-      "case_index", "requests"};
+      "case_index", "requests", "tree"};
   return *names;
 }
 
@@ -95,7 +102,10 @@ absl::StatusOr<std::unique_ptr<RocksDbEventStore>> RocksDbEventStore::Open(
   }
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::Status s = rocksdb::DB::Open(options, path, descriptors, &handles, &db);
+  rocksdb::Status s =
+      store_options.read_only
+          ? rocksdb::DB::OpenForReadOnly(options, path, descriptors, &handles, &db)
+          : rocksdb::DB::Open(options, path, descriptors, &handles, &db);
   if (!s.ok()) {
     if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -106,6 +116,7 @@ absl::StatusOr<std::unique_ptr<RocksDbEventStore>> RocksDbEventStore::Open(
   }
   std::unique_ptr<RocksDbEventStore> store(
       new RocksDbEventStore(path, db, std::move(handles)));
+  store->read_only_ = store_options.read_only;
   RETURN_IF_ERROR(store->LoadAndCheckHead());
   return store;
 }
@@ -180,6 +191,7 @@ absl::Status RocksDbEventStore::LoadAndCheckHead() {
     return corrupt("the head's frontier does not give its root hash");
   }
   tree_ = *std::move(tree);
+  if (!read_only_) RETURN_IF_ERROR(BackfillTree());
 
   absl::MutexLock state_lock(&state_mu_);
   state_.tree_size = head_.tree_size();
@@ -189,9 +201,44 @@ absl::Status RocksDbEventStore::LoadAndCheckHead() {
   return absl::OkStatus();
 }
 
+absl::Status RocksDbEventStore::BackfillTree() {
+  const uint64_t size = head_.tree_size();
+  if (size == 0) return absl::OkStatus();
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[kTree],
+                               NodeKey(0, size - 1), &value);
+  if (s.ok()) return absl::OkStatus();
+  if (!s.IsNotFound()) return FromRocks(s, "reading the Merkle tree");
+  core::CompactTree tree;
+  std::vector<core::TreeNode> nodes;
+  rocksdb::WriteBatch wb;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), handles_[kEvents]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    nodes.clear();
+    tree.Append(core::LeafHash(View(it->value())), &nodes);
+    for (const core::TreeNode& n : nodes) {
+      wb.Put(handles_[kTree], NodeKey(n.level, n.index),
+             rocksdb::Slice(reinterpret_cast<const char*>(n.hash.data()), n.hash.size()));
+    }
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading events");
+  if (tree.size() != size || core::AsBytes(tree.Root()) != head_.root_hash()) {
+    return absl::DataLossError(absl::StrCat(
+        "the audit log in ", path_,
+        " is damaged: its events do not hash to the head's root"));
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(db_->Write(wo, &wb), "writing the Merkle tree");
+}
+
 absl::Status RocksDbEventStore::Append(const std::vector<PendingEvent>& batch,
                                        uint64_t new_cases) {
   absl::MutexLock lock(&write_mu_);
+  if (read_only_) {
+    return absl::FailedPreconditionError("the audit log is open read-only");
+  }
   if (failed_) {
     return absl::UnavailableError(
         "the audit log stopped taking writes after a storage failure; "
@@ -204,6 +251,7 @@ absl::Status RocksDbEventStore::Append(const std::vector<PendingEvent>& batch,
   rocksdb::WriteBatch wb;
   std::string bytes;
   std::string value;
+  std::vector<core::TreeNode> nodes;
   for (const PendingEvent& p : batch) {
     const v1::Event& e = p.event;
     if (e.sequence() != tree.size() + 1) {
@@ -215,7 +263,12 @@ absl::Status RocksDbEventStore::Append(const std::vector<PendingEvent>& batch,
       return absl::InternalError("an event does not serialize");
     }
     core::Hash leaf = core::LeafHash(bytes);
-    tree.Append(leaf);
+    nodes.clear();
+    tree.Append(leaf, &nodes);
+    for (const core::TreeNode& n : nodes) {
+      wb.Put(handles_[kTree], NodeKey(n.level, n.index),
+             rocksdb::Slice(reinterpret_cast<const char*>(n.hash.data()), n.hash.size()));
+    }
     head.set_last_leaf_hash(std::string(core::AsBytes(leaf)));
     *head.mutable_last_event_time() = e.time();
 
@@ -418,6 +471,33 @@ absl::StatusOr<std::optional<RequestRecord>> RocksDbEventStore::GetRequest(
     return absl::DataLossError("an idempotency record does not parse");
   }
   return r;
+}
+
+}  // namespace permit::storage
+
+namespace permit::storage {
+
+absl::StatusOr<core::Hash> RocksDbEventStore::TreeNode(int level,
+                                                       uint64_t index) const {
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[kTree],
+                               NodeKey(level, index), &value);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(absl::StrCat("Merkle tree node (level ", level,
+                                            ", index ", index, ") is not complete"));
+  }
+  if (!s.ok()) return FromRocks(s, "reading the Merkle tree");
+  absl::StatusOr<core::Hash> h = core::HashFromBytes(View(value));
+  if (!h.ok()) {
+    return absl::DataLossError(absl::StrCat("Merkle tree node (level ", level,
+                                            ", index ", index, ") is damaged"));
+  }
+  return h;
+}
+
+HeadRecord RocksDbEventStore::Head() const {
+  absl::MutexLock lock(&write_mu_);
+  return head_;
 }
 
 }  // namespace permit::storage

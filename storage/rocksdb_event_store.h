@@ -30,6 +30,11 @@ class RocksDbEventStore final : public EventStore {
     // one that counts syncs or injects I/O failures. Not owned; must outlive
     // the store.
     rocksdb::Env* env = nullptr;
+    // Open without writing anything (RocksDB's read-only mode, which takes
+    // no lock and so also works while a permitd has the folder open). The
+    // store then sees the log as of the moment it was opened, and Append
+    // is refused.
+    bool read_only = false;
   };
   static absl::StatusOr<std::unique_ptr<RocksDbEventStore>> Open(
       const std::string& path, const Options& options);
@@ -57,6 +62,10 @@ class RocksDbEventStore final : public EventStore {
   absl::StatusOr<std::optional<RequestRecord>> GetRequest(
       absl::string_view principal_id,
       absl::string_view request_id) const override;
+  absl::StatusOr<core::Hash> TreeNode(int level, uint64_t index) const override;
+
+  // The head record as stored (for verification tools).
+  HeadRecord Head() const;
 
   // Column family names, in open order (also in docs/storage.md).
   static const std::vector<std::string>& ColumnFamilyNames();
@@ -64,22 +73,35 @@ class RocksDbEventStore final : public EventStore {
   static std::string EventKey(uint64_t sequence);
 
  private:
-  enum Cf { kMeta = 0, kEvents, kCases, kCaseEvents, kCaseIndex, kRequests, kNumCf };
+  enum Cf {
+    kMeta = 0,
+    kEvents,
+    kCases,
+    kCaseEvents,
+    kCaseIndex,
+    kRequests,
+    kTree,
+    kNumCf
+  };
 
   RocksDbEventStore(std::string path, rocksdb::DB* db,
                     std::vector<rocksdb::ColumnFamilyHandle*> handles);
   // Loads the head and checks it against the stored events.
   absl::Status LoadAndCheckHead();
+  // Writes the Merkle tree's nodes if the "tree" family lacks them (a log
+  // written before it existed), checking the rebuilt root against the head.
+  absl::Status BackfillTree() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   const std::string path_;
   rocksdb::DB* const db_;
   const std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 
   // Serializes appends (the contract asks for one writer; this enforces it).
-  absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(state_mu_);
+  mutable absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(state_mu_);
   core::CompactTree tree_ ABSL_GUARDED_BY(write_mu_);
   HeadRecord head_ ABSL_GUARDED_BY(write_mu_);
   bool failed_ ABSL_GUARDED_BY(write_mu_) = false;
+  bool read_only_ = false;
 
   mutable absl::Mutex state_mu_;
   LogState state_ ABSL_GUARDED_BY(state_mu_);

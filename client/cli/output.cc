@@ -1,6 +1,8 @@
 // permitctl output formatting; see output.h.
 #include "client/cli/output.h"
 
+#include <openssl/evp.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -193,6 +195,36 @@ void PrintHead(std::ostream& out, const v1::LogHead& h, Format f) {
   Row(out, "events", absl::StrCat(h.tree_size()));
   Row(out, "root (sha256)", absl::BytesToHexString(h.root_hash()));
   Row(out, "last event", TimeText(h.last_event_time()));
+}
+
+void PrintInclusionProof(std::ostream& out, const v1::InclusionProof& p) {
+  Row(out, "event", absl::StrCat(p.sequence()));
+  Row(out, "tree size", absl::StrCat(p.tree_size()));
+  Row(out, "leaf hash", absl::BytesToHexString(p.leaf_hash()));
+  for (int i = 0; i < p.hashes_size(); ++i) {
+    Row(out, i == 0 ? "audit path" : "", absl::BytesToHexString(p.hashes(i)));
+  }
+  Row(out, "root", absl::BytesToHexString(p.root_hash()));
+}
+
+void PrintConsistencyProof(std::ostream& out, const v1::ConsistencyProof& p) {
+  Row(out, "old size", absl::StrCat(p.old_size()));
+  Row(out, "old root", absl::BytesToHexString(p.old_root_hash()));
+  Row(out, "new size", absl::StrCat(p.new_size()));
+  Row(out, "new root", absl::BytesToHexString(p.new_root_hash()));
+  for (int i = 0; i < p.hashes_size(); ++i) {
+    Row(out, i == 0 ? "proof" : "", absl::BytesToHexString(p.hashes(i)));
+  }
+}
+
+std::string LeafHashHex(const std::string& event_bytes) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  std::string data(1, '\0');
+  data += event_bytes;
+  EVP_Digest(data.data(), data.size(), out, &len, EVP_sha256(), nullptr);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(out), len));
 }
 
 void PrintError(std::ostream& out, const absl::Status& status) {

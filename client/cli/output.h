@@ -33,6 +33,10 @@ void PrintCaseList(std::ostream& out, const v1::ListCasesResponse& r, Format f);
 void PrintEventHeader(std::ostream& out, Format f);
 void PrintEvent(std::ostream& out, const v1::Event& e, Format f);
 void PrintHead(std::ostream& out, const v1::LogHead& h, Format f);
+void PrintInclusionProof(std::ostream& out, const v1::InclusionProof& p);
+void PrintConsistencyProof(std::ostream& out, const v1::ConsistencyProof& p);
+// Hex SHA-256(0x00 || bytes): an event's leaf hash.
+std::string LeafHashHex(const std::string& event_bytes);
 // "error: NOT_FOUND: case ... not found" plus one line per bad field.
 void PrintError(std::ostream& out, const absl::Status& status);
 

@@ -11,10 +11,14 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "client/cli/output.h"
 #include "google/protobuf/util/json_util.h"
+#include "permit/audit.h"
 #include "permit/client.h"
 
 namespace permit::cli {
@@ -82,6 +86,39 @@ google::protobuf::Timestamp ParseDay(const std::string& flag,
     throw UsageError{absl::StrCat(flag, " ", day, ": expected a date YYYY-MM-DD")};
   }
   if (end_of_day) t += absl::Hours(24) - absl::Seconds(1);
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(absl::ToUnixSeconds(t));
+  return ts;
+}
+
+// --as-of: a sequence number, or an RFC 3339 time.
+template <typename Request>
+void SetAsOf(const std::string& as_of, Request* r) {
+  if (as_of.empty()) return;
+  uint64_t seq = 0;
+  if (absl::SimpleAtoi(as_of, &seq) && seq > 0) {
+    r->set_as_of_sequence(seq);
+    return;
+  }
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, as_of, &t, &err)) {
+    throw UsageError{absl::StrCat("--as-of ", as_of,
+                                  ": expected a sequence number or an RFC 3339 "
+                                  "time such as 2026-11-28T12:00:00Z")};
+  }
+  r->mutable_as_of_time()->set_seconds(absl::ToUnixSeconds(t));
+}
+
+google::protobuf::Timestamp ParseTimeFlag(const std::string& flag,
+                                          const std::string& value) {
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, value, &t, &err)) {
+    throw UsageError{absl::StrCat(flag, " ", value,
+                                  ": expected an RFC 3339 time such as "
+                                  "2026-11-28T12:00:00Z")};
+  }
   google::protobuf::Timestamp ts;
   ts.set_seconds(absl::ToUnixSeconds(t));
   return ts;
@@ -186,12 +223,18 @@ int Main(int argc, char** argv) {
     };
   });
 
-  std::string get_id;
-  CLI::App* get = cases->add_subcommand("get", "Show a case");
+  std::string get_id, get_as_of;
+  CLI::App* get = cases->add_subcommand("get", "Show a case (now, or as it stood then)");
   get->add_option("ID", get_id, "Case id")->required();
+  get->add_option("--as-of", get_as_of,
+                  "A log sequence number or an RFC 3339 time: show the case as "
+                  "it stood then");
   get->callback([&] {
     run = [&] {
-      absl::StatusOr<v1::Case> c = MakeClient(g)->GetCase(get_id);
+      v1::GetCaseRequest r;
+      r.set_case_id(get_id);
+      SetAsOf(get_as_of, &r);
+      absl::StatusOr<v1::Case> c = MakeClient(g)->GetCase(r);
       if (!c.ok()) return Failed(c.status());
       PrintCase(std::cout, *c, g.format());
       return kExitOk;
@@ -228,13 +271,17 @@ int Main(int argc, char** argv) {
     };
   });
 
-  std::string history_id;
+  std::string history_id, history_as_of;
   CLI::App* history = cases->add_subcommand("history", "Every event of a case");
   history->add_option("ID", history_id, "Case id")->required();
+  history->add_option("--as-of", history_as_of,
+                      "Only events up to this sequence number or RFC 3339 time");
   history->callback([&] {
     run = [&] {
-      absl::StatusOr<v1::GetCaseHistoryResponse> h =
-          MakeClient(g)->GetCaseHistory(history_id);
+      v1::GetCaseHistoryRequest r;
+      r.set_case_id(history_id);
+      SetAsOf(history_as_of, &r);
+      absl::StatusOr<v1::GetCaseHistoryResponse> h = MakeClient(g)->GetCaseHistory(r);
       if (!h.ok()) return Failed(h.status());
       if (g.format() == Format::kJson) {
         std::cout << Json(*h, true) << "\n";
@@ -369,18 +416,36 @@ int Main(int argc, char** argv) {
   });
 
   uint64_t replay_from = 1, replay_to = 0;
-  std::string replay_case;
+  std::string replay_case, replay_actor, replay_action, replay_since, replay_until;
   CLI::App* replay = audit->add_subcommand(
       "replay", "Every event of the log in order: who did what, when");
   replay->add_option("--from", replay_from, "First sequence number")->capture_default_str();
   replay->add_option("--to", replay_to, "Last sequence number (default: the end)");
   replay->add_option("--case", replay_case, "Only events of this case");
+  replay->add_option("--actor", replay_actor, "Only events by this principal id");
+  replay->add_option("--action", replay_action, "Only events of this action")
+      ->check(CLI::IsMember({"submit", "review", "approve", "reject", "suspend",
+                             "resume", "revoke", "withdraw"}));
+  replay->add_option("--since", replay_since, "Only events at or after this RFC 3339 time");
+  replay->add_option("--until", replay_until, "Only events before this RFC 3339 time");
   replay->callback([&] {
     run = [&] {
       v1::ReadLogRequest r;
       r.set_from_sequence(replay_from);
       r.set_to_sequence(replay_to);
       r.set_case_id(replay_case);
+      r.set_actor(replay_actor);
+      if (!replay_action.empty()) {
+        v1::Action a;
+        v1::Action_Parse("ACTION_" + absl::AsciiStrToUpper(replay_action), &a);
+        r.set_action(a);
+      }
+      if (!replay_since.empty()) {
+        *r.mutable_start_time() = ParseTimeFlag("--since", replay_since);
+      }
+      if (!replay_until.empty()) {
+        *r.mutable_end_time() = ParseTimeFlag("--until", replay_until);
+      }
       PrintEventHeader(std::cout, g.format());
       absl::Status s = MakeClient(g)->ReadLog(r, [&](const v1::LogEntry& e) {
         PrintEvent(std::cout, e.event(), g.format());
@@ -417,6 +482,201 @@ int Main(int argc, char** argv) {
         return true;  // until Ctrl-C ends the process
       });
       if (!s.ok()) return Failed(s);
+      return kExitOk;
+    };
+  });
+
+  // --- audit: checkpoints, proofs, verification, export --------------------
+  std::string log_key;
+  bool no_save = false;
+  audit->add_option("--log-key", log_key,
+                    "The log's verifier key <name>+<id>+<key>, pinned out of "
+                    "band (default: the key saved on first use)")
+      ->envname("PERMIT_LOG_KEY");
+  audit->add_flag("--no-save", no_save,
+                  "Neither trust a key on first use permanently nor remember "
+                  "the verified checkpoint");
+  auto verify_options = [&] {
+    VerifyOptions o;
+    o.log_key = log_key;
+    o.remember = !no_save;
+    o.on_notice = [](const std::string& s) { std::cerr << "NOTICE: " << s << "\n"; };
+    o.on_progress = [](uint64_t done, uint64_t total) {
+      std::cerr << "\rverifying: " << done << " / " << total << " events" << std::flush;
+    };
+    return o;
+  };
+
+  CLI::App* checkpoint = audit->add_subcommand(
+      "checkpoint", "Print the latest signed checkpoint exactly as signed");
+  checkpoint->callback([&] {
+    run = [&] {
+      std::unique_ptr<Client> client = MakeClient(g);
+      absl::StatusOr<v1::SignedCheckpoint> cp = client->GetCheckpoint();
+      if (!cp.ok()) return Failed(cp.status());
+      if (g.format() == Format::kJson) {
+        std::cout << Json(*cp, true) << "\n";
+      } else {
+        std::cout << cp->note();
+      }
+      if (!log_key.empty()) {
+        absl::StatusOr<CheckpointInfo> info = OpenCheckpoint(cp->note(), log_key);
+        if (!info.ok()) return Failed(info.status());
+        std::cerr << "signature verified with the pinned key\n";
+      }
+      return kExitOk;
+    };
+  });
+
+  uint64_t prove_seq = 0;
+  CLI::App* prove = audit->add_subcommand(
+      "prove", "Fetch and verify the inclusion proof of one event in the latest "
+               "signed checkpoint");
+  prove->add_option("SEQ", prove_seq, "Sequence number of the event")->required();
+  prove->callback([&] {
+    run = [&] {
+      std::unique_ptr<Client> client = MakeClient(g);
+      VerifyOptions o = verify_options();
+      absl::StatusOr<VerifiedCheckpoint> cp = FetchVerifiedCheckpoint(*client, o);
+      if (!cp.ok()) return Failed(cp.status());
+      absl::StatusOr<v1::InclusionProof> proof =
+          client->GetInclusionProof(prove_seq, cp->info.size);
+      if (!proof.ok()) return Failed(proof.status());
+      // The event itself must hash to the proven leaf.
+      std::string bytes;
+      v1::ReadLogRequest r;
+      r.set_from_sequence(prove_seq);
+      r.set_to_sequence(prove_seq);
+      r.set_include_event_bytes(true);
+      absl::Status read = client->ReadLog(r, [&](const v1::LogEntry& e) {
+        bytes = e.event_bytes();
+        return true;
+      });
+      if (!read.ok()) return Failed(read);
+      if (proof->root_hash() != cp->info.root) {
+        return Failed(absl::DataLossError("the proof's root is not the signed root"));
+      }
+      if (LeafHashHex(bytes) != absl::BytesToHexString(proof->leaf_hash())) {
+        return Failed(absl::DataLossError(absl::StrCat(
+            "event ", prove_seq, " as served does not hash to the proven leaf")));
+      }
+      if (absl::Status s = VerifyInclusionProof(*proof); !s.ok()) return Failed(s);
+      if (g.format() == Format::kJson) {
+        std::cout << Json(*proof, true) << "\n";
+      } else {
+        PrintInclusionProof(std::cout, *proof);
+        std::cout << "verified: event " << prove_seq << " is in the signed tree of "
+                  << cp->info.size << " events\n";
+      }
+      return kExitOk;
+    };
+  });
+
+  uint64_t cons_old = 0, cons_new = 0;
+  CLI::App* consistency = audit->add_subcommand(
+      "consistency", "Fetch and verify the consistency proof between two tree sizes");
+  consistency->add_option("OLD", cons_old, "The smaller tree size")->required();
+  consistency->add_option("NEW", cons_new,
+                          "The larger tree size (default: the latest checkpoint's)");
+  consistency->callback([&] {
+    run = [&] {
+      std::unique_ptr<Client> client = MakeClient(g);
+      absl::StatusOr<VerifiedCheckpoint> cp =
+          FetchVerifiedCheckpoint(*client, verify_options());
+      if (!cp.ok()) return Failed(cp.status());
+      const uint64_t new_size = cons_new == 0 ? cp->info.size : cons_new;
+      absl::StatusOr<v1::ConsistencyProof> proof =
+          client->GetConsistencyProof(cons_old, new_size);
+      if (!proof.ok()) return Failed(proof.status());
+      if (new_size == cp->info.size && proof->new_root_hash() != cp->info.root) {
+        return Failed(absl::DataLossError("the proof's new root is not the signed root"));
+      }
+      if (absl::Status s = VerifyConsistencyProof(*proof); !s.ok()) return Failed(s);
+      if (g.format() == Format::kJson) {
+        std::cout << Json(*proof, true) << "\n";
+      } else {
+        PrintConsistencyProof(std::cout, *proof);
+        std::cout << "verified: the tree of " << cons_old << " events is a prefix of the "
+                  << "tree of " << new_size << " events"
+                  << (new_size == cp->info.size ? " (the signed checkpoint)" : "") << "\n";
+      }
+      return kExitOk;
+    };
+  });
+
+  std::string verify_file;
+  CLI::App* verify = audit->add_subcommand(
+      "verify",
+      "Check the whole log against the signed checkpoint: signature, consistency "
+      "with the last verified checkpoint, every hash, gaps, versions, the rules "
+      "(roles, states, four-eyes) and every case's state");
+  verify->add_option("--file", verify_file,
+                     "Verify an export file (from `audit export`) with no server");
+  verify->callback([&] {
+    run = [&] {
+      VerifyOptions o = verify_options();
+      absl::StatusOr<VerifyReport> report;
+      if (!verify_file.empty()) {
+        if (log_key.empty()) {
+          throw UsageError{
+              "audit verify --file needs the log key pinned with --log-key (or "
+              "PERMIT_LOG_KEY): a key read from the file itself proves nothing"};
+        }
+        std::ifstream in(verify_file, std::ios::binary);
+        if (!in) throw UsageError{absl::StrCat("cannot read ", verify_file)};
+        report = VerifyExport(in, o);
+      } else {
+        std::unique_ptr<Client> client = MakeClient(g);
+        report = VerifyLog(*client, o);
+      }
+      std::cerr << "\n";
+      if (!report.ok()) {
+        std::cout << "FAILED: " << report.status().message() << "\n";
+        return Failed(report.status());
+      }
+      const double secs = absl::ToDoubleSeconds(report->elapsed);
+      std::cout << "OK: " << report->events << " events, " << report->cases
+                << " cases, tree size " << report->tree_size << ", root "
+                << report->root_hex << ", "
+                << absl::StrFormat("%.2f s (%.0f events/s)", secs,
+                                   secs > 0 ? report->events / secs : 0.0)
+                << "\n";
+      if (report->previous_size > 0) {
+        std::cout << "consistent with the checkpoint verified last time (size "
+                  << report->previous_size << ")\n";
+      }
+      if (verify_file.empty()) {
+        std::cout << report->snapshots_checked
+                  << " case states match the states re-derived from the log\n";
+      } else {
+        std::cout << "(an export file holds no case snapshots to compare)\n";
+      }
+      return kExitOk;
+    };
+  });
+
+  uint64_t export_from = 1, export_to = 0;
+  std::string export_out;
+  CLI::App* exp = audit->add_subcommand(
+      "export", "Write events with the signed checkpoint and proofs, to check "
+                "offline with `audit verify --file`");
+  exp->add_option("--from", export_from, "First sequence number")->capture_default_str();
+  exp->add_option("--to", export_to, "Last sequence number (default: the checkpoint's size)");
+  exp->add_option("--out", export_out, "Output file (default: standard output)");
+  exp->callback([&] {
+    run = [&] {
+      std::unique_ptr<Client> client = MakeClient(g);
+      std::ofstream file;
+      std::ostream* out = &std::cout;
+      if (!export_out.empty()) {
+        file.open(export_out, std::ios::binary | std::ios::trunc);
+        if (!file) throw UsageError{absl::StrCat("cannot write ", export_out)};
+        out = &file;
+      }
+      absl::StatusOr<uint64_t> n = ExportLog(*client, export_from, export_to, *out);
+      if (!n.ok()) return Failed(n.status());
+      out->flush();
+      std::cerr << "exported " << *n << " events\n";
       return kExitOk;
     };
   });

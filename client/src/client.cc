@@ -136,6 +136,60 @@ absl::StatusOr<v1::Case> Client::GetCase(const std::string& case_id) {
       true);
 }
 
+absl::StatusOr<v1::Case> Client::GetCase(const v1::GetCaseRequest& request) {
+  return Call<v1::GetCaseRequest, v1::Case>(
+      request,
+      [this](grpc::ClientContext* c, const v1::GetCaseRequest& r, v1::Case* out) {
+        return cases_->GetCase(c, r, out);
+      },
+      true);
+}
+
+absl::StatusOr<v1::GetCaseHistoryResponse> Client::GetCaseHistory(
+    const v1::GetCaseHistoryRequest& request) {
+  return Call<v1::GetCaseHistoryRequest, v1::GetCaseHistoryResponse>(
+      request,
+      [this](grpc::ClientContext* c, const v1::GetCaseHistoryRequest& r,
+             v1::GetCaseHistoryResponse* out) {
+        return cases_->GetCaseHistory(c, r, out);
+      },
+      true);
+}
+
+absl::StatusOr<v1::SignedCheckpoint> Client::GetCheckpoint() {
+  return Call<v1::GetCheckpointRequest, v1::SignedCheckpoint>(
+      v1::GetCheckpointRequest(),
+      [this](grpc::ClientContext* c, const v1::GetCheckpointRequest& r,
+             v1::SignedCheckpoint* out) { return audit_->GetCheckpoint(c, r, out); },
+      true);
+}
+
+absl::StatusOr<v1::InclusionProof> Client::GetInclusionProof(uint64_t sequence,
+                                                             uint64_t tree_size) {
+  v1::GetInclusionProofRequest request;
+  request.set_sequence(sequence);
+  request.set_tree_size(tree_size);
+  return Call<v1::GetInclusionProofRequest, v1::InclusionProof>(
+      request,
+      [this](grpc::ClientContext* c, const v1::GetInclusionProofRequest& r,
+             v1::InclusionProof* out) { return audit_->GetInclusionProof(c, r, out); },
+      true);
+}
+
+absl::StatusOr<v1::ConsistencyProof> Client::GetConsistencyProof(uint64_t old_size,
+                                                                 uint64_t new_size) {
+  v1::GetConsistencyProofRequest request;
+  request.set_old_size(old_size);
+  request.set_new_size(new_size);
+  return Call<v1::GetConsistencyProofRequest, v1::ConsistencyProof>(
+      request,
+      [this](grpc::ClientContext* c, const v1::GetConsistencyProofRequest& r,
+             v1::ConsistencyProof* out) {
+        return audit_->GetConsistencyProof(c, r, out);
+      },
+      true);
+}
+
 absl::StatusOr<v1::ListCasesResponse> Client::ListCases(
     const v1::ListCasesRequest& request) {
   return Call<v1::ListCasesRequest, v1::ListCasesResponse>(

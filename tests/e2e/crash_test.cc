@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/checkpoint.h"
 #include "core/merkle.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -37,8 +38,12 @@ std::string Sha256Hex(const std::string& s) { return core::ToHex(core::Sha256(s)
 
 class PermitdProcess {
  public:
-  PermitdProcess(std::string data, std::string principals, int port)
-      : data_(std::move(data)), principals_(std::move(principals)), port_(port) {}
+  PermitdProcess(std::string data, std::string principals, std::string signing_key,
+                 int port)
+      : data_(std::move(data)),
+        principals_(std::move(principals)),
+        signing_key_(std::move(signing_key)),
+        port_(port) {}
   ~PermitdProcess() {
     if (pid_ > 0) Kill(SIGKILL);
   }
@@ -52,8 +57,9 @@ class PermitdProcess {
       const std::string listen = "--listen=127.0.0.1:" + std::to_string(port_);
       const std::string data = "--data=" + data_;
       const std::string principals = "--principals=" + principals_;
+      const std::string key = "--signing_key=" + signing_key_;
       execl(PERMITD_PATH, PERMITD_PATH, listen.c_str(), data.c_str(),
-            principals.c_str(), static_cast<char*>(nullptr));
+            principals.c_str(), key.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
     ASSERT_GT(pid_, 0);
@@ -71,6 +77,7 @@ class PermitdProcess {
  private:
   std::string data_;
   std::string principals_;
+  std::string signing_key_;
   int port_;
   pid_t pid_ = -1;
 };
@@ -94,8 +101,13 @@ class CrashTest : public ::testing::Test {
         << Sha256Hex("t-rev") << "\"},"
         << "{\"id\": \"aud-1\", \"role\": \"auditor\", \"token_sha256\": \""
         << Sha256Hex("t-aud") << "\"}]}";
+    signing_key_ = dir_.path() + "/log-key.pem";
+    absl::StatusOr<std::string> pem = core::NewSigningKeyPem();
+    ASSERT_THAT(pem, IsOk());
+    std::ofstream(signing_key_) << *pem;
     port_ = testing::FreePort();
-    server_ = std::make_unique<PermitdProcess>(dir_.path() + "/data", principals_, port_);
+    server_ = std::make_unique<PermitdProcess>(dir_.path() + "/data", principals_,
+                                               signing_key_, port_);
   }
 
   std::unique_ptr<Client> Connect(const std::string& token, int attempts = 1) {
@@ -190,6 +202,7 @@ class CrashTest : public ::testing::Test {
 
   TempDir dir_;
   std::string principals_;
+  std::string signing_key_;
   int port_ = 0;
   std::unique_ptr<PermitdProcess> server_;
 };

@@ -8,8 +8,11 @@
 # It starts `permitd --dev` on a free loopback port with a fresh data folder,
 # files a case as exp-acme, takes it through review, approval (four-eyes),
 # suspension and resumption, checks what other principals may and may not do,
-# reads the history and the audit log, then restarts permitd on the same data
-# folder and checks that the log and the case survived.
+# reads the history and the audit log, takes a second case to rejection and a
+# third to withdrawal, passes global flags after the subcommand, follows the
+# log with `audit tail` while a fourth case is filed, revokes the first
+# licence, then restarts permitd on the same data folder and checks that the
+# log and the cases survived.
 #
 # With WALKTHROUGH_TRANSCRIPT=FILE set, every permitctl command and its output
 # is also written to FILE, in the form the README shows.
@@ -35,12 +38,17 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/permit-walkthrough.XXXXXX")
 DATA="$WORK/data"
 TRANSCRIPT=${WALKTHROUGH_TRANSCRIPT:-}
 PERMITD_PID=""
+TAIL_PID=""
 PASSED=0
 
 # Stops permitd if it still runs (SIGTERM, then SIGKILL after 10 s) and
 # removes the scratch folder. Runs on every exit.
 cleanup() {
   local rc=$?
+  if [[ -n "$TAIL_PID" ]]; then
+    kill "$TAIL_PID" 2>/dev/null || true
+    wait "$TAIL_PID" 2>/dev/null || true
+  fi
   if [[ -n "$PERMITD_PID" ]] && kill -0 "$PERMITD_PID" 2>/dev/null; then
     kill -TERM "$PERMITD_PID" 2>/dev/null || true
     for _ in $(seq 100); do
@@ -325,9 +333,95 @@ out_line "^$CASE_ID +approved +5 +acme +JP "
 expect_exit 0 ctl rev-1 case list --state suspended
 out_lacks "$CASE_ID"
 
-# The log head before the restart.
+# A second case: rev-1 recommends rejection, rev-2 rejects. Rejected is
+# final: the exporter can no longer withdraw it.
+expect_exit 0 ctl exp-acme -o json case submit -f "$EXAMPLES/magnets-to-japan.json"
+CASE2_ID=$(py 'import json,sys; print(json.load(sys.stdin)["id"])')
+[[ "$CASE2_ID" =~ ^PRM-[0-9]{4}-[0-9]{6}$ && "$CASE2_ID" != "$CASE_ID" ]] ||
+  fail "unexpected second case id '$CASE2_ID'"
+pass
+expect_exit 0 ctl rev-1 case review "$CASE2_ID" --recommend reject \
+  --findings "End user linked to a restricted military programme"
+out_line '^state +reviewed$'
+out_line '^reviewed by +rev-1: recommends reject; '
+expect_exit 0 ctl rev-2 case reject "$CASE2_ID" --reason "End user on a restricted list"
+out_line '^state +rejected$'
+out_line '^version +3$'
+out_line '^decided by +rev-2$'
+expect_exit 1 ctl exp-acme case withdraw "$CASE2_ID"
+err_has "FAILED_PRECONDITION"
+expect_exit 0 ctl exp-acme case get "$CASE2_ID"
+out_line '^state +rejected$'
+out_line '^version +3$'
+
+# A third case, withdrawn by the exporter before review.
+expect_exit 0 ctl exp-acme -o json case submit -f "$EXAMPLES/magnets-to-japan.json"
+CASE3_ID=$(py 'import json,sys; print(json.load(sys.stdin)["id"])')
+[[ "$CASE3_ID" =~ ^PRM-[0-9]{4}-[0-9]{6}$ && "$CASE3_ID" != "$CASE2_ID" ]] ||
+  fail "unexpected third case id '$CASE3_ID'"
+pass
+expect_exit 0 ctl exp-acme case withdraw "$CASE3_ID"
+out_line '^state +withdrawn$'
+out_line '^version +2$'
+
+# Global flags may follow the subcommand: no PERMIT_SERVER or PERMIT_TOKEN in
+# the environment, so the call only works if --server, --token and -o are
+# taken from after `case get ID`.
+expect_exit 0 env -u PERMIT_SERVER -u PERMIT_TOKEN "$PERMITCTL" case get "$CASE_ID" \
+  --server "127.0.0.1:$PORT" --token "$(cat "$DATA/dev/exp-acme.token")" -o json
+py "import json,sys
+c = json.load(sys.stdin)
+assert c['id'] == '$CASE_ID', c['id']
+assert c['state'] == 'CASE_STATE_APPROVED', c['state']
+assert c['version'] == '5', c['version']"
+pass
+
+# audit tail follows the log live: started before a fourth case is filed, it
+# prints that case's submit as it commits, and nothing from before it started.
+TAIL_OUT="$WORK/tail.out"
+: >"$TAIL_OUT"
+PERMIT_SERVER="127.0.0.1:$PORT" PERMIT_TOKEN="$(cat "$DATA/dev/aud-1.token")" \
+  "$PERMITCTL" audit tail >"$TAIL_OUT" 2>"$WORK/tail.err" &
+TAIL_PID=$!
+# The header is printed once the tail has read the head it starts after.
+deadline=$((SECONDS + 30))
+until grep -q "^ *SEQ " "$TAIL_OUT"; do
+  kill -0 "$TAIL_PID" 2>/dev/null ||
+    fail "audit tail exited before it started: $(cat "$WORK/tail.err")"
+  ((SECONDS < deadline)) || fail "audit tail printed no header within 30 s"
+  sleep 0.1
+done
+pass
+expect_exit 0 ctl exp-acme -o json case submit -f "$EXAMPLES/magnets-to-japan.json"
+CASE4_ID=$(py 'import json,sys; print(json.load(sys.stdin)["id"])')
+deadline=$((SECONDS + 30))
+until grep -qE "^ +11 +.* $CASE4_ID +1 +submit +exp-acme " "$TAIL_OUT"; do
+  kill -0 "$TAIL_PID" 2>/dev/null ||
+    fail "audit tail exited: $(cat "$WORK/tail.err")"
+  ((SECONDS < deadline)) ||
+    fail "audit tail did not show $CASE4_ID within 30 s; it printed: $(cat "$TAIL_OUT")"
+  sleep 0.1
+done
+pass
+kill -0 "$TAIL_PID" 2>/dev/null || fail "audit tail should still be following the log"
+pass
+kill "$TAIL_PID"
+wait "$TAIL_PID" 2>/dev/null || true
+TAIL_PID=""
+[[ "$(grep -c . "$TAIL_OUT")" == 2 ]] ||
+  fail "audit tail should print its header and the one new event: $(cat "$TAIL_OUT")"
+pass
+
+# Finally rev-1 revokes the first licence: revoked is final.
+expect_exit 0 ctl rev-1 case revoke "$CASE_ID" --reason "End-use assurances breached"
+out_line '^state +revoked$'
+out_line '^version +6$'
+expect_exit 1 ctl rev-2 case resume "$CASE_ID" --reason "Second thoughts"
+err_has "FAILED_PRECONDITION"
+
+# The log head before the restart: 5 + 3 + 2 + 1 + 1 events.
 expect_exit 0 ctl aud-1 audit head
-out_line '^events +5$'
+out_line '^events +12$'
 ROOT=$(sed -nE 's/^root \(sha256\) +([0-9a-f]{64})$/\1/p' "$WORK/out")
 [[ -n "$ROOT" ]] || fail "no root hash in audit head output"
 pass
@@ -337,15 +431,24 @@ stop_permitd
 [[ -n "$TRANSCRIPT" ]] && printf '\n# permitd stopped with SIGTERM and started again on the same data folder\n' >>"$TRANSCRIPT"
 TRANSCRIPT_AS=""
 start_permitd
-grep -qF "5 events in the audit log" "$WORK/permitd.err" ||
-  fail "the restarted permitd should report 5 events"
+grep -qF "12 events in the audit log" "$WORK/permitd.err" ||
+  fail "the restarted permitd should report 12 events"
 pass
 expect_exit 0 ctl aud-1 audit head
-out_line '^events +5$'
+out_line '^events +12$'
 out_line "^root \\(sha256\\) +$ROOT\$"
 expect_exit 0 ctl exp-acme case get "$CASE_ID"
-out_line '^state +approved$'
-out_line '^version +5$'
+out_line '^state +revoked$'
+out_line '^version +6$'
+expect_exit 0 ctl exp-acme case get "$CASE2_ID"
+out_line '^state +rejected$'
+expect_exit 0 ctl exp-acme case get "$CASE3_ID"
+out_line '^state +withdrawn$'
+expect_exit 0 ctl aud-1 audit replay --from 6
+[[ "$(awk 'NR > 1 { printf "%s ", $5 }' "$WORK/out")" == \
+   "submit review reject submit withdraw submit revoke " ]] ||
+  fail "replay of events 6 to 12 shows the wrong actions"
+pass
 stop_permitd
 
 echo "walkthrough: $PASSED passed, 0 failed"

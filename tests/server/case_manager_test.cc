@@ -1,6 +1,8 @@
 // Tests of server/case_manager.h, the domain service without gRPC: actions
 // through the rules, idempotent retries (also across reopen), group commit,
-// storage failures, read visibility per role, and log reads.
+// storage failures, read visibility per role, and log reads. Batches are
+// made deterministic by holding the writer at a gate in the store's Append
+// while the actions to batch queue up behind it.
 #include "server/case_manager.h"
 
 #include <atomic>
@@ -29,8 +31,16 @@ using ::testing::HasSubstr;
 using ::testing::Lt;
 using ::testing::SizeIs;
 
-// Forwards to a real store; can be slowed down (to force batching) or made
-// to fail (to simulate a full or broken disk). Counts appends.
+// Holds the writer inside one Append: `entered` is notified when the
+// writer gets there, and it stays there until `release` is notified.
+struct Gate {
+  absl::Notification entered;
+  absl::Notification release;
+};
+
+// Forwards to a real store; can be slowed down (to force batching), held at
+// a gate (to queue actions behind a write in progress) or made to fail (to
+// simulate a full or broken disk). Counts appends.
 class TestStore final : public storage::EventStore {
  public:
   explicit TestStore(std::unique_ptr<storage::EventStore> inner)
@@ -38,6 +48,11 @@ class TestStore final : public storage::EventStore {
 
   absl::Status Append(const std::vector<storage::PendingEvent>& batch,
                       uint64_t new_cases) override {
+    // Only the first Append after the gate is set waits at it.
+    if (Gate* g = gate.exchange(nullptr); g != nullptr) {
+      g->entered.Notify();
+      g->release.WaitForNotification();
+    }
     if (delay > absl::ZeroDuration()) absl::SleepFor(delay);
     appends.fetch_add(1);
     events_appended.fetch_add(batch.size());
@@ -66,8 +81,12 @@ class TestStore final : public storage::EventStore {
       absl::string_view p, absl::string_view r) const override {
     return inner_->GetRequest(p, r);
   }
+  absl::StatusOr<core::Hash> TreeNode(int level, uint64_t index) const override {
+    return inner_->TreeNode(level, index);
+  }
 
   absl::Duration delay = absl::ZeroDuration();
+  std::atomic<Gate*> gate{nullptr};
   std::atomic<bool> fail{false};
   std::atomic<int> appends{0};
   std::atomic<int> events_appended{0};
@@ -157,6 +176,32 @@ class CaseManagerTest : public ::testing::Test {
     r.set_expected_version(c.version());
     r.set_reason(reason);
     return r;
+  }
+
+  // Sets `gate` and submits an unrelated case on `thread`, returning once
+  // the writer is held in that case's Append with nothing left queued: every
+  // action started from now on waits in the queue until gate->release, and
+  // then they all go into one batch. The submit's result goes to `*result`.
+  void HoldWriter(Gate* gate, std::thread* thread,
+                  absl::StatusOr<v1::Case>* result) {
+    store_->gate = gate;
+    v1::SubmitCaseRequest r;
+    r.set_request_id("unrelated-" + std::to_string(++counter_));
+    *r.mutable_application() = ValidApplication();
+    *thread = std::thread(
+        [this, r, result] { *result = Run(&CaseManager::Submit, Exporter(), r); });
+    EXPECT_TRUE(gate->entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    EXPECT_EQ(manager_->QueuedActions(), 0u);
+  }
+
+  // Polls QueuedActions() until it is `n`; false if it is not within 10 s.
+  bool AwaitQueuedActions(size_t n) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (manager_->QueuedActions() != n) {
+      if (absl::Now() > deadline) return false;
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    return true;
   }
 
   void SetClock(absl::Time t) {
@@ -309,8 +354,13 @@ TEST_F(CaseManagerTest, ConcurrentActionsShareSyncedBatches) {
 }
 
 TEST_F(CaseManagerTest, DuplicateRequestsInOneBatchActOnce) {
-  store_->delay = absl::Milliseconds(50);
-  ASSERT_THAT(Submit(), IsOk());  // the next two queue behind a slow write
+  Gate gate;
+  std::thread unrelated;
+  absl::StatusOr<v1::Case> unrelated_result;
+  HoldWriter(&gate, &unrelated, &unrelated_result);
+
+  // The same request twice, both queued behind the held write: they are
+  // committed together in the next batch.
   v1::SubmitCaseRequest r;
   r.set_request_id("twice");
   *r.mutable_application() = ValidApplication();
@@ -320,11 +370,79 @@ TEST_F(CaseManagerTest, DuplicateRequestsInOneBatchActOnce) {
     threads.emplace_back(
         [&, i] { results[i] = Run(&CaseManager::Submit, Exporter(), r); });
   }
+  const bool both_queued = AwaitQueuedActions(2);
+  gate.release.Notify();
   for (auto& t : threads) t.join();
+  unrelated.join();
+  ASSERT_TRUE(both_queued) << "queued: " << manager_->QueuedActions();
+
+  ASSERT_THAT(unrelated_result, IsOk());
   ASSERT_THAT(results[0], IsOk());
   ASSERT_THAT(results[1], IsOk());
   EXPECT_EQ(results[0]->id(), results[1]->id());
+  EXPECT_NE(results[0]->id(), unrelated_result->id());
   EXPECT_EQ(manager_->LogSize(), 2u);
+  // One write for the held submit, one for the batch with both duplicates.
+  EXPECT_EQ(store_->appends.load(), 2);
+  EXPECT_EQ(store_->events_appended.load(), 2);
+}
+
+TEST_F(CaseManagerTest, TwoActionsOnOneCaseInOneBatch) {
+  absl::StatusOr<v1::Case> c = Submit();
+  ASSERT_THAT(c, IsOk());
+  const int appends_before = store_->appends.load();
+  Gate gate;
+  std::thread unrelated;
+  absl::StatusOr<v1::Case> unrelated_result;
+  HoldWriter(&gate, &unrelated, &unrelated_result);
+
+  // Two reviewers review the same version in the same batch: the first one
+  // the writer takes wins, the second finds the case moved on.
+  const std::vector<std::string> reviewers = {"rev-1", "rev-2"};
+  std::vector<absl::StatusOr<v1::Case>> results(2);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) {
+    v1::ReviewCaseRequest r;
+    r.set_request_id("race-" + reviewers[i]);
+    r.set_case_id(c->id());
+    r.set_expected_version(c->version());
+    r.set_recommendation(v1::RECOMMENDATION_APPROVE);
+    r.set_findings("Checked by " + reviewers[i]);
+    threads.emplace_back([&, i, r] {
+      results[i] = Run(&CaseManager::Review, Reviewer(reviewers[i]), r);
+    });
+  }
+  const bool both_queued = AwaitQueuedActions(2);
+  gate.release.Notify();
+  for (auto& t : threads) t.join();
+  unrelated.join();
+  ASSERT_TRUE(both_queued) << "queued: " << manager_->QueuedActions();
+  ASSERT_THAT(unrelated_result, IsOk());
+
+  int ok = 0;
+  int aborted = 0;
+  std::string winner;
+  for (int i = 0; i < 2; ++i) {
+    if (results[i].ok()) {
+      ++ok;
+      winner = reviewers[i];
+    } else if (absl::IsAborted(results[i].status())) {
+      ++aborted;
+    } else {
+      ADD_FAILURE() << reviewers[i] << ": " << results[i].status();
+    }
+  }
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(aborted, 1);
+  // The case, the unrelated case and one review: the log grew by one event
+  // for the two reviews, written in one batch after the held one.
+  EXPECT_EQ(manager_->LogSize(), 3u);
+  EXPECT_EQ(store_->appends.load(), appends_before + 2);
+  absl::StatusOr<v1::Case> now = manager_->GetCase(Auditor(), c->id());
+  ASSERT_THAT(now, IsOk());
+  EXPECT_EQ(now->version(), 2);
+  EXPECT_EQ(now->state(), v1::CASE_STATE_REVIEWED);
+  EXPECT_EQ(now->reviewed_by(), winner);
 }
 
 TEST_F(CaseManagerTest, FailedWriteAnswersNoOkAndStopsWrites) {

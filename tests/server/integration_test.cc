@@ -1,7 +1,8 @@
 // Integration tests: permitd in-process on a free loopback port, driven
 // through the C++ SDK exactly as users drive it. Covers the walkthrough,
 // every refusal with its exact gRPC code, field violations decoded from the
-// status details, cross-organisation isolation, log reads and WatchLog.
+// status details, cross-organisation isolation, log reads, WatchLog's live
+// delivery, and PermitServer::Start refusing a damaged or busy data folder.
 #include <atomic>
 #include <thread>
 
@@ -11,7 +12,10 @@
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "permit/client.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
 #include "server/server.h"
+#include "storage/rocksdb_event_store.h"
 #include "tests/test_util.h"
 
 namespace permit::server {
@@ -44,19 +48,28 @@ class IntegrationTest : public ::testing::Test {
     json += "]}";
     absl::StatusOr<PrincipalRegistry> registry = PrincipalRegistry::Parse(json);
     ASSERT_THAT(registry, IsOk());
-    ServerOptions options;
-    options.listen = "127.0.0.1:0";
-    options.db_path = dir_.path() + "/db";
-    options.principals = *std::move(registry);
-    options.shutdown_grace = absl::Seconds(1);
+    registry_ = *std::move(registry);
     absl::StatusOr<std::unique_ptr<PermitServer>> server =
-        PermitServer::Start(std::move(options));
+        PermitServer::Start(Options());
     ASSERT_THAT(server, IsOk());
     server_ = *std::move(server);
     for (const auto& p : principals) clients_[p[0]] = Connect("token-" + p[0]);
     clients_["anonymous"] = Connect("");
     clients_["forger"] = Connect("not-a-token");
   }
+
+  // Options of a server on a free port with the test's principals and data
+  // folder.
+  ServerOptions Options() const {
+    ServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.db_path = db_path();
+    options.principals = registry_;
+    options.shutdown_grace = absl::Seconds(1);
+    return options;
+  }
+
+  std::string db_path() const { return dir_.path() + "/db"; }
 
   void TearDown() override {
     clients_.clear();
@@ -124,6 +137,7 @@ class IntegrationTest : public ::testing::Test {
   }
 
   TempDir dir_;
+  PrincipalRegistry registry_;
   std::unique_ptr<PermitServer> server_;
   std::map<std::string, std::unique_ptr<Client>> clients_;
   std::vector<core::Hash> leaf_hashes_;
@@ -257,7 +271,9 @@ TEST_F(IntegrationTest, ReadLogHonoursRangeAndCase) {
     ASSERT_THAT(c, IsOk());
     ids.push_back(c->id());
   }
-  ASSERT_THAT(Review(v1::Case(*as("aud-1").GetCase(ids[1])), "rev-1"), IsOk());
+  absl::StatusOr<v1::Case> second = as("aud-1").GetCase(ids[1]);
+  ASSERT_THAT(second, IsOk());
+  ASSERT_THAT(Review(*second, "rev-1"), IsOk());
   v1::ReadLogRequest r;
   r.set_from_sequence(2);
   r.set_to_sequence(4);
@@ -288,28 +304,40 @@ TEST_F(IntegrationTest, ReadLogHonoursRangeAndCase) {
 TEST_F(IntegrationTest, WatchLogDeliversEventsCommittedAfterItStarted) {
   ASSERT_THAT(Submit(), IsOk());
   std::vector<v1::Event> received;
-  absl::Notification got_two;
+  absl::Notification got_first;
+  absl::Notification got_three;
   absl::Status watch_status;
   std::thread watcher([&] {
     v1::WatchLogRequest r;
     r.set_from_sequence(1);
     watch_status = as("aud-1").WatchLog(r, [&](const v1::LogEntry& e) {
       received.push_back(e.event());
+      if (received.size() == 1) got_first.Notify();
       if (received.size() == 3) {
-        got_two.Notify();
+        got_three.Notify();
         return false;
       }
       return true;
     });
   });
-  // The watch has the existing event; these two commit after it started.
-  absl::SleepFor(absl::Milliseconds(200));
-  ASSERT_THAT(Submit(), IsOk());
-  ASSERT_THAT(Submit("exp-globex"), IsOk());
-  EXPECT_TRUE(got_two.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  // The watch has delivered the existing event, so it is running; only then
+  // are the next two committed, and the watch must deliver them live.
+  const bool started = got_first.WaitForNotificationWithTimeout(absl::Seconds(10));
+  EXPECT_TRUE(started) << "the watch did not deliver event 1";
+  if (started) {
+    EXPECT_THAT(Submit(), IsOk());
+    EXPECT_THAT(Submit("exp-globex"), IsOk());
+  }
+  const bool delivered =
+      got_three.WaitForNotificationWithTimeout(absl::Seconds(10));
+  if (!delivered) server_->Shutdown();  // ends the watch so it can be joined
   watcher.join();
+  ASSERT_TRUE(delivered) << "events committed after the watch started were "
+                            "not delivered";
   EXPECT_THAT(watch_status, IsOk());
   ASSERT_THAT(received, SizeIs(3));
+  EXPECT_EQ(received[0].sequence(), 1u);
+  EXPECT_EQ(received[1].sequence(), 2u);
   EXPECT_EQ(received[2].sequence(), 3u);
   EXPECT_EQ(received[2].organisation(), "globex");
 }
@@ -342,6 +370,157 @@ TEST_F(IntegrationTest, RetriedSubmitFilesOneCase) {
   absl::StatusOr<v1::LogHead> head = as("aud-1").GetLogHead();
   ASSERT_THAT(head, IsOk());
   EXPECT_EQ(head->tree_size(), 1u);
+}
+
+TEST_F(IntegrationTest, RequestIdReusedWithDifferentContentIsInvalidArgument) {
+  v1::SubmitCaseRequest r;
+  r.set_request_id("client-chosen-2");
+  *r.mutable_application() = ValidApplication();
+  ASSERT_THAT(as("exp-acme").SubmitCase(r), IsOk());
+
+  r.mutable_application()->set_requested_validity_months(24);
+  absl::StatusOr<v1::Case> c = as("exp-acme").SubmitCase(r);
+  ASSERT_THAT(c, StatusIs(absl::StatusCode::kInvalidArgument));
+  std::vector<FieldViolation> v = FieldViolations(c.status());
+  ASSERT_THAT(v, SizeIs(1));
+  EXPECT_EQ(v[0].field, "request_id");
+  EXPECT_THAT(v[0].description, HasSubstr("client-chosen-2"));
+  absl::StatusOr<v1::LogHead> head = as("aud-1").GetLogHead();
+  ASSERT_THAT(head, IsOk());
+  EXPECT_EQ(head->tree_size(), 1u);
+}
+
+TEST_F(IntegrationTest, WithdrawOfACaseSuspendedFromApprovedIsFailedPrecondition) {
+  absl::StatusOr<v1::Case> c = Submit();
+  ASSERT_THAT(c, IsOk());
+  c = Review(*c, "rev-1");
+  ASSERT_THAT(c, IsOk());
+  c = Approve(*c, "rev-2");
+  ASSERT_THAT(c, IsOk());
+  c = as("rev-1").SuspendCase(Reason<v1::SuspendCaseRequest>(*c, "Policy change"));
+  ASSERT_THAT(c, IsOk());
+  ASSERT_EQ(c->suspended_from(), v1::CASE_STATE_APPROVED);
+
+  EXPECT_THAT(as("exp-acme").WithdrawCase(Reason<v1::WithdrawCaseRequest>(*c, "")),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  absl::StatusOr<v1::Case> now = as("exp-acme").GetCase(c->id());
+  ASSERT_THAT(now, IsOk());
+  EXPECT_EQ(now->state(), v1::CASE_STATE_SUSPENDED);
+  EXPECT_EQ(now->version(), 4);
+}
+
+TEST_F(IntegrationTest, AuditorMayNotTakeAnyAction) {
+  // A case in each state where each action is legal for its own role, so
+  // the only reason to refuse is the auditor's role.
+  absl::StatusOr<v1::Case> submitted = Submit();
+  ASSERT_THAT(submitted, IsOk());
+  absl::StatusOr<v1::Case> reviewed = Submit();
+  ASSERT_THAT(reviewed, IsOk());
+  reviewed = Review(*reviewed, "rev-1");
+  ASSERT_THAT(reviewed, IsOk());
+  absl::StatusOr<v1::Case> approved = Submit();
+  ASSERT_THAT(approved, IsOk());
+  approved = Review(*approved, "rev-1");
+  ASSERT_THAT(approved, IsOk());
+  approved = Approve(*approved, "rev-2");
+  ASSERT_THAT(approved, IsOk());
+  absl::StatusOr<v1::Case> suspended =
+      as("rev-1").SuspendCase(Reason<v1::SuspendCaseRequest>(*approved, "x"));
+  ASSERT_THAT(suspended, IsOk());
+  approved = Submit();
+  ASSERT_THAT(approved, IsOk());
+  approved = Review(*approved, "rev-1");
+  ASSERT_THAT(approved, IsOk());
+  approved = Approve(*approved, "rev-2");
+  ASSERT_THAT(approved, IsOk());
+  absl::StatusOr<v1::LogHead> before = as("aud-1").GetLogHead();
+  ASSERT_THAT(before, IsOk());
+
+  Client& auditor = as("aud-1");
+  const std::vector<std::pair<std::string, absl::StatusOr<v1::Case>>> attempts = {
+      {"review", Review(*submitted, "aud-1")},
+      {"approve", Approve(*reviewed, "aud-1")},
+      {"reject", auditor.RejectCase(
+                     Reason<v1::RejectCaseRequest>(*reviewed, "End user listed"))},
+      {"suspend", auditor.SuspendCase(
+                      Reason<v1::SuspendCaseRequest>(*approved, "Policy change"))},
+      {"resume", auditor.ResumeCase(
+                     Reason<v1::ResumeCaseRequest>(*suspended, "Cleared"))},
+      {"revoke", auditor.RevokeCase(
+                     Reason<v1::RevokeCaseRequest>(*approved, "Licence misused"))},
+      {"withdraw", auditor.WithdrawCase(
+                       Reason<v1::WithdrawCaseRequest>(*submitted, ""))},
+      {"submit", Submit("aud-1")},
+  };
+  for (const auto& [action, result] : attempts) {
+    SCOPED_TRACE(action);
+    EXPECT_THAT(result, StatusIs(absl::StatusCode::kPermissionDenied));
+  }
+  absl::StatusOr<v1::LogHead> after = as("aud-1").GetLogHead();
+  ASSERT_THAT(after, IsOk());
+  EXPECT_EQ(after->tree_size(), before->tree_size());
+}
+
+TEST_F(IntegrationTest, ExporterListingAnotherOrganisationIsPermissionDenied) {
+  ASSERT_THAT(Submit("exp-globex"), IsOk());
+  v1::ListCasesRequest r;
+  r.set_organisation("globex");
+  EXPECT_THAT(as("exp-acme").ListCases(r),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  // Its own organisation, named explicitly, is fine.
+  r.set_organisation("acme");
+  EXPECT_THAT(as("exp-acme").ListCases(r), IsOk());
+}
+
+TEST_F(IntegrationTest, StartOnADamagedHeadIsDataLoss) {
+  ASSERT_THAT(Submit(), IsOk());
+  ASSERT_THAT(Submit(), IsOk());
+  clients_.clear();
+  server_->Shutdown();
+  server_.reset();
+
+  // Damage the head with RocksDB's own API, every column family open.
+  {
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const std::string& name :
+         storage::RocksDbEventStore::ColumnFamilyNames()) {
+      descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    rocksdb::DB* raw = nullptr;
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::Status s = rocksdb::DB::Open(rocksdb::DBOptions(), db_path(),
+                                          descriptors, &handles, &raw);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    std::unique_ptr<rocksdb::DB> db(raw);
+    ASSERT_EQ(storage::RocksDbEventStore::ColumnFamilyNames()[0],
+              rocksdb::kDefaultColumnFamilyName);
+    // 0xff... is an unterminated varint tag: not a protobuf message.
+    s = db->Put(rocksdb::WriteOptions(), handles[0], "head",
+                "\xff\xff\xff\xff garbage");
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    for (rocksdb::ColumnFamilyHandle* h : handles) {
+      EXPECT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+    }
+    s = db->Close();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
+  absl::StatusOr<std::unique_ptr<PermitServer>> server =
+      PermitServer::Start(Options());
+  EXPECT_THAT(server, StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(std::string(server.status().message()), HasSubstr("damaged"));
+}
+
+TEST_F(IntegrationTest, StartOnAFolderInUseIsFailedPrecondition) {
+  absl::StatusOr<v1::Case> c = Submit();
+  ASSERT_THAT(c, IsOk());
+  absl::StatusOr<std::unique_ptr<PermitServer>> second =
+      PermitServer::Start(Options());
+  EXPECT_THAT(second, StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(std::string(second.status().message()), HasSubstr("in use"));
+  // The first server is unharmed.
+  EXPECT_THAT(as("exp-acme").GetCase(c->id()), IsOk());
+  EXPECT_THAT(Submit(), IsOk());
 }
 
 }  // namespace

@@ -4,7 +4,10 @@
 // listing indexes, idempotency records) survive a reopen, out-of-sequence
 // appends write nothing, Open refuses a database whose head does not match
 // its events (damaged here with RocksDB's own API) or a folder already
-// open, and concurrent writers leave no gap in the log.
+// open, and concurrent writers leave no gap in the log. Through a
+// fault-injecting RocksDB file system: every append syncs the WAL before it
+// returns, a failed write is UNAVAILABLE and stops all later appends until
+// a reopen, and a reopen after a failed write finds a consistent log.
 #include "storage/rocksdb_event_store.h"
 
 #include <algorithm>
@@ -19,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
@@ -29,6 +33,9 @@
 #include "gtest/gtest.h"
 #include "permit/v1/resources.pb.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
+#include "rocksdb/file_system.h"
+#include "rocksdb/io_status.h"
 #include "rocksdb/options.h"
 #include "storage/event_store.h"
 #include "storage/records.pb.h"
@@ -44,6 +51,7 @@ using ::permit::storage::PendingEvent;
 using ::permit::storage::RequestRecord;
 using ::permit::storage::RocksDbEventStore;
 using ::testing::ElementsAre;
+using ::testing::AnyOf;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -180,11 +188,102 @@ std::vector<std::string> Ids(const std::vector<v1::Case>& cases) {
   return ids;
 }
 
+// --- Fault injection --------------------------------------------------------
+
+// Shared between a test and the files of its FaultInjectingFs.
+struct FaultState {
+  // While set, Append, Sync and Fsync of every writable file fail.
+  std::atomic<bool> fail{false};
+  // While set, only Sync and Fsync fail: the data reaches the OS.
+  std::atomic<bool> fail_syncs{false};
+  // Sync and Fsync calls on write-ahead log files ("*.log").
+  std::atomic<int> wal_syncs{0};
+};
+
+rocksdb::IOStatus Injected() { return rocksdb::IOStatus::IOError("injected"); }
+
+// A writable file that counts WAL syncs and fails on demand.
+class FaultInjectingFile final : public rocksdb::FSWritableFileOwnerWrapper {
+ public:
+  FaultInjectingFile(std::unique_ptr<rocksdb::FSWritableFile> file, bool is_wal,
+                     std::shared_ptr<FaultState> state)
+      : FSWritableFileOwnerWrapper(std::move(file)),
+        is_wal_(is_wal),
+        state_(std::move(state)) {}
+
+  rocksdb::IOStatus Append(const rocksdb::Slice& data,
+                           const rocksdb::IOOptions& options,
+                           rocksdb::IODebugContext* dbg) override {
+    if (state_->fail.load()) return Injected();
+    return FSWritableFileOwnerWrapper::Append(data, options, dbg);
+  }
+  rocksdb::IOStatus Append(const rocksdb::Slice& data,
+                           const rocksdb::IOOptions& options,
+                           const rocksdb::DataVerificationInfo& info,
+                           rocksdb::IODebugContext* dbg) override {
+    if (state_->fail.load()) return Injected();
+    return FSWritableFileOwnerWrapper::Append(data, options, info, dbg);
+  }
+  rocksdb::IOStatus Sync(const rocksdb::IOOptions& options,
+                         rocksdb::IODebugContext* dbg) override {
+    if (is_wal_) state_->wal_syncs.fetch_add(1);
+    if (state_->fail.load() || state_->fail_syncs.load()) return Injected();
+    return FSWritableFileOwnerWrapper::Sync(options, dbg);
+  }
+  rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options,
+                          rocksdb::IODebugContext* dbg) override {
+    if (is_wal_) state_->wal_syncs.fetch_add(1);
+    if (state_->fail.load() || state_->fail_syncs.load()) return Injected();
+    return FSWritableFileOwnerWrapper::Fsync(options, dbg);
+  }
+
+ private:
+  const bool is_wal_;
+  const std::shared_ptr<FaultState> state_;
+};
+
+// The default file system, with every new writable file a FaultInjectingFile.
+class FaultInjectingFs final : public rocksdb::FileSystemWrapper {
+ public:
+  explicit FaultInjectingFs(std::shared_ptr<FaultState> state)
+      : FileSystemWrapper(rocksdb::FileSystem::Default()),
+        state_(std::move(state)) {}
+
+  const char* Name() const override { return "FaultInjectingFs"; }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& name,
+                                    const rocksdb::FileOptions& options,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* result,
+                                    rocksdb::IODebugContext* dbg) override {
+    std::unique_ptr<rocksdb::FSWritableFile> file;
+    rocksdb::IOStatus s = target()->NewWritableFile(name, options, &file, dbg);
+    if (!s.ok()) return s;
+    *result = std::make_unique<FaultInjectingFile>(
+        std::move(file), absl::EndsWith(name, ".log"), state_);
+    return s;
+  }
+
+ private:
+  const std::shared_ptr<FaultState> state_;
+};
+
+// An Env on a FaultInjectingFs driven by `state`.
+std::unique_ptr<rocksdb::Env> FaultInjectingEnv(
+    std::shared_ptr<FaultState> state) {
+  return rocksdb::NewCompositeEnv(
+      std::make_shared<FaultInjectingFs>(std::move(state)));
+}
+
 class RocksDbEventStoreTest : public ::testing::Test {
  protected:
-  std::unique_ptr<RocksDbEventStore> OpenStore() {
+  // Opens the store in `path` (default: the test's folder) on `env`
+  // (default: the real file system).
+  std::unique_ptr<RocksDbEventStore> OpenStore(rocksdb::Env* env = nullptr,
+                                               std::string path = "") {
+    RocksDbEventStore::Options options;
+    options.env = env;
     absl::StatusOr<std::unique_ptr<RocksDbEventStore>> store =
-        RocksDbEventStore::Open(dir_.path());
+        RocksDbEventStore::Open(path.empty() ? dir_.path() : path, options);
     EXPECT_THAT(store, IsOk());
     return store.ok() ? *std::move(store) : nullptr;
   }
@@ -686,6 +785,126 @@ TEST_F(RocksDbEventStoreTest, OpenAcceptsADatabaseEditedWithoutDamage) {
   std::unique_ptr<RocksDbEventStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->State().tree_size, 3u);
+}
+
+// --- Durability and storage failures -----------------------------------------
+
+TEST_F(RocksDbEventStoreTest, AppendSyncsTheWalBeforeReturning) {
+  auto faults = std::make_shared<FaultState>();
+  std::unique_ptr<rocksdb::Env> env = FaultInjectingEnv(faults);
+  std::unique_ptr<RocksDbEventStore> store = OpenStore(env.get());
+  ASSERT_NE(store, nullptr);
+  for (uint64_t i = 1; i <= 5; ++i) {
+    SCOPED_TRACE(absl::StrCat("append ", i));
+    const int before = faults->wal_syncs.load();
+    ASSERT_THAT(store->Append({Submit(i, i)}, 1), IsOk());
+    EXPECT_GT(faults->wal_syncs.load(), before);
+  }
+}
+
+TEST_F(RocksDbEventStoreTest, FailedWriteIsUnavailableAndStopsAppends) {
+  auto faults = std::make_shared<FaultState>();
+  std::unique_ptr<rocksdb::Env> env = FaultInjectingEnv(faults);
+  std::unique_ptr<RocksDbEventStore> store = OpenStore(env.get());
+  ASSERT_NE(store, nullptr);
+  PendingEvent first = Submit(1, 1);
+  ASSERT_THAT(store->Append({first}, 1), IsOk());
+  const LogState acknowledged = store->State();
+
+  faults->fail = true;
+  absl::Status failed = store->Append({Submit(2, 2)}, 1);
+  EXPECT_THAT(failed, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(std::string(failed.message()), HasSubstr("injected"));
+
+  // The disk is healthy again, but what reached it is unknown until a
+  // reopen: the store still refuses, on its own account (its message, not
+  // RocksDB's), and its state is still the acknowledged one.
+  faults->fail = false;
+  absl::Status latched = store->Append({Submit(2, 2)}, 1);
+  EXPECT_THAT(latched, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(std::string(latched.message()),
+              HasSubstr("stopped taking writes after a storage failure"));
+  EXPECT_THAT(store->Append({}, 0), StatusIs(absl::StatusCode::kUnavailable));
+
+  const LogState after = store->State();
+  EXPECT_EQ(after.tree_size, acknowledged.tree_size);
+  EXPECT_EQ(after.root, acknowledged.root);
+  EXPECT_EQ(after.case_count, acknowledged.case_count);
+  EXPECT_THAT(ReadAll(*store), ElementsAre(Bytes(first)));
+}
+
+TEST_F(RocksDbEventStoreTest, ReopenAfterAFailedWriteIsConsistent) {
+  // A failed append leaves the batch off the disk; a failed sync leaves it
+  // in the OS's hands, so it may come back. Either way the reopened log must
+  // hold the batch whole or not at all, and agree with its head.
+  struct Mode {
+    std::string name;
+    std::atomic<bool> FaultState::*flag;
+  };
+  const std::vector<Mode> modes = {{"append fails", &FaultState::fail},
+                                   {"sync fails", &FaultState::fail_syncs}};
+  for (const Mode& mode : modes) {
+    SCOPED_TRACE(mode.name);
+    const std::string path = absl::StrCat(dir_.path(), "/", mode.name);
+    std::vector<PendingEvent> acknowledged = {Submit(1, 1), Submit(2, 2)};
+    acknowledged.push_back(Review(3, acknowledged[0].snapshot));
+    const std::vector<PendingEvent> failed_batch = {Submit(4, 3), Submit(5, 4)};
+    {
+      auto faults = std::make_shared<FaultState>();
+      std::unique_ptr<rocksdb::Env> env = FaultInjectingEnv(faults);
+      std::unique_ptr<RocksDbEventStore> store = OpenStore(env.get(), path);
+      ASSERT_NE(store, nullptr);
+      ASSERT_THAT(store->Append({acknowledged[0], acknowledged[1]}, 2), IsOk());
+      ASSERT_THAT(store->Append({acknowledged[2]}, 0), IsOk());
+      (*faults).*mode.flag = true;
+      ASSERT_THAT(store->Append(failed_batch, 2),
+                  StatusIs(absl::StatusCode::kUnavailable));
+      (*faults).*mode.flag = false;
+      store.reset();  // before `env`, which it runs on
+    }
+
+    // Reopened on the real file system.
+    std::unique_ptr<RocksDbEventStore> store = OpenStore(nullptr, path);
+    ASSERT_NE(store, nullptr);
+    const LogState state = store->State();
+    EXPECT_THAT(state.tree_size, AnyOf(3u, 5u));
+    const bool batch_landed = state.tree_size == 5u;
+
+    std::vector<std::string> expected;
+    for (const PendingEvent& p : acknowledged) expected.push_back(Bytes(p));
+    if (batch_landed) {
+      for (const PendingEvent& p : failed_batch) expected.push_back(Bytes(p));
+    }
+    const std::vector<std::string> stored = ReadAll(*store);
+    EXPECT_THAT(stored, ElementsAreArray(expected));
+    std::vector<core::Hash> leaves;
+    for (const std::string& e : stored) leaves.push_back(core::LeafHash(e));
+    EXPECT_EQ(state.root, core::RootFromLeafHashes(leaves));
+    EXPECT_EQ(state.case_count, batch_landed ? 4u : 2u);
+
+    // The batch's derived records are there exactly when its events are.
+    for (const PendingEvent& p : failed_batch) {
+      SCOPED_TRACE(p.event.case_id());
+      if (batch_landed) {
+        EXPECT_THAT(store->GetCase(p.event.case_id()),
+                    IsOkAndHolds(EqualsProto(p.snapshot)));
+        EXPECT_THAT(store->GetRequest(p.principal_id, p.event.request_id()),
+                    IsOkAndHolds(::testing::Ne(std::nullopt)));
+      } else {
+        EXPECT_THAT(store->GetCase(p.event.case_id()),
+                    StatusIs(absl::StatusCode::kNotFound));
+        EXPECT_THAT(store->GetRequest(p.principal_id, p.event.request_id()),
+                    IsOkAndHolds(::testing::Eq(std::nullopt)));
+      }
+    }
+    EXPECT_THAT(store->GetCase(CaseId(1)),
+                IsOkAndHolds(EqualsProto(acknowledged[2].snapshot)));
+
+    // And the log takes writes again, from where it stands.
+    const uint64_t next = state.tree_size + 1;
+    ASSERT_THAT(store->Append({Submit(next, 10)}, 1), IsOk());
+    EXPECT_EQ(store->State().tree_size, next);
+  }
 }
 
 // --- Exclusive folder -------------------------------------------------------

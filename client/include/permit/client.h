@@ -69,9 +69,13 @@ class Client {
   // CaseService. The action methods fill `request_id` if it is empty.
   absl::StatusOr<v1::Case> SubmitCase(v1::SubmitCaseRequest request);
   absl::StatusOr<v1::Case> GetCase(const std::string& case_id);
+  // With `as_of_sequence` or `as_of_time` set: the case as it stood then.
+  absl::StatusOr<v1::Case> GetCase(const v1::GetCaseRequest& request);
   absl::StatusOr<v1::ListCasesResponse> ListCases(const v1::ListCasesRequest& request);
   absl::StatusOr<v1::GetCaseHistoryResponse> GetCaseHistory(
       const std::string& case_id);
+  absl::StatusOr<v1::GetCaseHistoryResponse> GetCaseHistory(
+      const v1::GetCaseHistoryRequest& request);
   absl::StatusOr<v1::Case> ReviewCase(v1::ReviewCaseRequest request);
   absl::StatusOr<v1::Case> ApproveCase(v1::ApproveCaseRequest request);
   absl::StatusOr<v1::Case> RejectCase(v1::RejectCaseRequest request);
@@ -82,6 +86,12 @@ class Client {
 
   // AuditService.
   absl::StatusOr<v1::LogHead> GetLogHead();
+  absl::StatusOr<v1::SignedCheckpoint> GetCheckpoint();
+  // The proofs as served; permit/audit.h verifies them.
+  absl::StatusOr<v1::InclusionProof> GetInclusionProof(uint64_t sequence,
+                                                       uint64_t tree_size);
+  absl::StatusOr<v1::ConsistencyProof> GetConsistencyProof(uint64_t old_size,
+                                                           uint64_t new_size);
 
   // Calls `on_entry` for each entry of ReadLog(request), in order, until it
   // returns false or the range ends. If the stream breaks transiently it
@@ -98,6 +108,8 @@ class Client {
 
   // A fresh random request id (32 hex digits).
   static std::string NewRequestId();
+  // The server address this client talks to.
+  const std::string& address() const { return options_.address; }
 
  private:
   explicit Client(ClientOptions options);
