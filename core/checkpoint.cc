@@ -66,13 +66,19 @@ absl::StatusOr<Checkpoint> ParseCheckpointBody(absl::string_view body) {
   Checkpoint c;
   c.origin = std::string(lines[0]);
   if (c.origin.empty()) return absl::InvalidArgumentError("checkpoint: empty origin");
+  // SimpleAtoi alone would also take "+5", " 5" and "5 ": only digits,
+  // without a leading zero, are the canonical form.
   if (lines[1].empty() || (lines[1].size() > 1 && lines[1][0] == '0') ||
+      lines[1].find_first_not_of("0123456789") != absl::string_view::npos ||
       !absl::SimpleAtoi(lines[1], &c.size)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "checkpoint: line 2 must be the tree size in decimal, got \"", lines[1], "\""));
   }
   std::string root;
-  if (!absl::Base64Unescape(lines[2], &root) || root.size() != 32) {
+  // Base64Unescape also takes unpadded input: require the one standard,
+  // padded encoding.
+  if (!absl::Base64Unescape(lines[2], &root) || root.size() != 32 ||
+      absl::Base64Escape(root) != lines[2]) {
     return absl::InvalidArgumentError(
         "checkpoint: line 3 must be the base64 of a 32-byte root hash");
   }
@@ -150,7 +156,10 @@ absl::StatusOr<std::string> NoteSigner::Sign(absl::string_view body) const {
 
 absl::StatusOr<std::unique_ptr<NoteVerifier>> NoteVerifier::Create(
     absl::string_view verifier_key) {
-  std::vector<absl::string_view> parts = absl::StrSplit(verifier_key, '+');
+  // The name and key id end at the first two '+'; the base64 key may itself
+  // contain '+'.
+  std::vector<absl::string_view> parts =
+      absl::StrSplit(verifier_key, absl::MaxSplits('+', 2));
   auto bad = [&](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat(
         "verifier key \"", verifier_key, "\": ", why,

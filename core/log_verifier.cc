@@ -7,7 +7,8 @@
 
 namespace permit::core {
 
-absl::Status LogVerifier::Add(uint64_t sequence, absl::string_view bytes) {
+absl::Status LogVerifier::Add(uint64_t sequence, absl::string_view bytes,
+                              std::vector<TreeNode>* completed) {
   if (!failed_.ok()) return failed_;
   auto fail = [&](absl::string_view why) {
     failed_ = absl::DataLossError(absl::StrCat("event ", sequence, ": ", why));
@@ -27,7 +28,7 @@ absl::Status LogVerifier::Add(uint64_t sequence, absl::string_view bytes) {
   if (e.sequence() != sequence) {
     return fail(absl::StrCat("it records sequence number ", e.sequence()));
   }
-  tree_.Append(LeafHash(bytes));
+  tree_.Append(LeafHash(bytes), completed);
 
   auto [it, inserted] = cases_.try_emplace(e.case_id());
   v1::Case& c = it->second;

@@ -36,7 +36,10 @@ class LogVerifier {
 
   // Checks the next event. On failure returns DATA_LOSS naming the
   // sequence number and what is wrong; the verifier then stays failed.
-  absl::Status Add(uint64_t sequence, absl::string_view stored_bytes);
+  // If `completed` is set, the Merkle tree nodes this event completes are
+  // added to it (the leaf first), so a caller can compare stored nodes.
+  absl::Status Add(uint64_t sequence, absl::string_view stored_bytes,
+                   std::vector<TreeNode>* completed = nullptr);
 
   uint64_t size() const { return tree_.size(); }
   Hash root() const { return tree_.Root(); }

@@ -495,6 +495,40 @@ absl::StatusOr<core::Hash> RocksDbEventStore::TreeNode(int level,
   return h;
 }
 
+std::unique_ptr<RocksDbEventStore::TreeLevelScanner> RocksDbEventStore::ScanTreeLevel(
+    int level) const {
+  auto scanner = std::make_unique<TreeLevelScanner>();
+  rocksdb::ReadOptions ro;
+  ro.readahead_size = 1 << 20;
+  scanner->it_.reset(db_->NewIterator(ro, handles_[kTree]));
+  scanner->level_ = level;
+  return scanner;
+}
+
+absl::StatusOr<std::optional<core::TreeNode>>
+RocksDbEventStore::TreeLevelScanner::Next() {
+  if (!started_) {
+    it_->Seek(NodeKey(level_, 0));
+    started_ = true;
+  } else if (it_->Valid()) {
+    it_->Next();
+  }
+  if (!it_->status().ok()) return FromRocks(it_->status(), "reading the Merkle tree");
+  if (!it_->Valid()) return std::nullopt;
+  const absl::string_view key = View(it_->key());
+  if (key.size() != 9 || static_cast<uint8_t>(key[0]) != level_) return std::nullopt;
+  core::TreeNode node;
+  node.level = level_;
+  node.index = GetBigEndian64(key.substr(1));
+  absl::StatusOr<core::Hash> h = core::HashFromBytes(View(it_->value()));
+  if (!h.ok()) {
+    return absl::DataLossError(absl::StrCat("Merkle tree node (level ", level_,
+                                            ", index ", node.index, ") is damaged"));
+  }
+  node.hash = *h;
+  return node;
+}
+
 HeadRecord RocksDbEventStore::Head() const {
   absl::MutexLock lock(&write_mu_);
   return head_;

@@ -67,6 +67,21 @@ class RocksDbEventStore final : public EventStore {
   // The head record as stored (for verification tools).
   HeadRecord Head() const;
 
+  // Reads the stored nodes of one Merkle tree level in index order, for
+  // verification tools that check every node sequentially.
+  class TreeLevelScanner {
+   public:
+    // The next stored node of the level, or nullopt after the last.
+    absl::StatusOr<std::optional<core::TreeNode>> Next();
+
+   private:
+    friend class RocksDbEventStore;
+    std::unique_ptr<rocksdb::Iterator> it_;
+    int level_ = 0;
+    bool started_ = false;
+  };
+  std::unique_ptr<TreeLevelScanner> ScanTreeLevel(int level) const;
+
   // Column family names, in open order (also in docs/storage.md).
   static const std::vector<std::string>& ColumnFamilyNames();
   // The 8-byte big-endian key of event `sequence` in the "events" family.
