@@ -14,10 +14,12 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "google/protobuf/arena.h"
 #include "core/merkle.h"
 #include "permit/v1/resources.pb.h"
 
@@ -32,6 +34,7 @@ class LogVerifier {
   // trust from that event on (counted in unchecked_cases()).
   explicit LogVerifier(CompactTree tree) : tree_(std::move(tree)) {
     partial_ = tree_.size() > 0;
+    replayed_ = tree_.size();
   }
 
   // Checks the next event. On failure returns DATA_LOSS naming the
@@ -41,21 +44,43 @@ class LogVerifier {
   absl::Status Add(uint64_t sequence, absl::string_view stored_bytes,
                    std::vector<TreeNode>* completed = nullptr);
 
+  // Replays an event through the rules only, without hashing: for callers
+  // that hash on another thread. Use either Add or Replay for a log.
+  absl::Status Replay(uint64_t sequence, absl::string_view stored_bytes);
+
   uint64_t size() const { return tree_.size(); }
+  uint64_t replayed() const { return replayed_; }
   Hash root() const { return tree_.Root(); }
   const CompactTree& tree() const { return tree_; }
-  // Every case seen, as re-derived from its events.
-  const absl::flat_hash_map<std::string, v1::Case>& cases() const { return cases_; }
+  // Cases seen, and each as re-derived from its events (nullptr if unseen).
+  size_t case_count() const { return cases_.size(); }
+  const v1::Case* FindCase(absl::string_view id) const;
+  // The ids of all cases seen, in no particular order.
+  std::vector<std::string> CaseIds() const;
   uint64_t unchecked_cases() const { return unchecked_cases_; }
 
   // DATA_LOSS unless `stored` equals the re-derived case of the same id.
   absl::Status CheckSnapshot(const v1::Case& stored) const;
+  // The same for a stored snapshot's bytes; fast when they are equal.
+  absl::Status CheckSnapshotBytes(absl::string_view id, absl::string_view stored_bytes);
 
  private:
+  absl::Status Fail(uint64_t sequence, absl::string_view why);
+  std::string GapMessage(uint64_t sequence) const;
+
   CompactTree tree_;
-  absl::flat_hash_map<std::string, v1::Case> cases_;
+  // Re-derived cases live on an arena: millions of small strings are
+  // allocated by bumping a pointer and freed at once.
+  google::protobuf::Arena cases_arena_;
+  absl::flat_hash_map<std::string, v1::Case*> cases_;
   absl::flat_hash_map<std::string, bool> trusted_;  // partial: unchecked cases
   uint64_t unchecked_cases_ = 0;
+  uint64_t replayed_ = 0;
+  // Events are parsed onto a scratch arena that is reset every few
+  // thousand events.
+  google::protobuf::Arena scratch_;
+  int scratch_events_ = 0;
+  std::string buffer_;  // reused serialization buffer
   bool partial_ = false;
   absl::Status failed_;
 };

@@ -151,7 +151,11 @@ absl::StatusOr<CaseState> Decide(const v1::Case* current, Action action,
   return target;
 }
 
-absl::Status ApplyEvent(const v1::Event& e, v1::Case* c) {
+namespace {
+
+// ApplyEvent's body. With `movable` set (the event's own application), the
+// application is swapped into the case instead of copied.
+absl::Status Apply(const v1::Event& e, v1::Case* c, v1::Application* movable) {
   auto mismatch = [&](absl::string_view what) {
     return absl::DataLossError(absl::StrCat("event ", e.sequence(), " (case ",
                                             e.case_id(), "): ", what));
@@ -190,7 +194,11 @@ absl::Status ApplyEvent(const v1::Event& e, v1::Case* c) {
       if (!e.has_submit()) return mismatch("submit without an application");
       c->set_id(e.case_id());
       c->set_organisation(e.organisation());
-      *c->mutable_application() = e.submit().application();
+      if (movable != nullptr) {
+        c->mutable_application()->Swap(movable);
+      } else {
+        *c->mutable_application() = e.submit().application();
+      }
       c->set_submitted_by(e.actor().principal_id());
       *c->mutable_create_time() = e.time();
       break;
@@ -225,6 +233,17 @@ absl::Status ApplyEvent(const v1::Event& e, v1::Case* c) {
   *c->mutable_update_time() = e.time();
   c->set_last_sequence(e.sequence());
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ApplyEvent(const v1::Event& e, v1::Case* c) {
+  return Apply(e, c, nullptr);
+}
+
+absl::Status ApplyEventConsuming(v1::Event* e, v1::Case* c) {
+  return Apply(*e, c,
+               e->has_submit() ? e->mutable_submit()->mutable_application() : nullptr);
 }
 
 absl::string_view StateName(CaseState state) {

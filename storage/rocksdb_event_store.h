@@ -82,6 +82,11 @@ class RocksDbEventStore final : public EventStore {
   };
   std::unique_ptr<TreeLevelScanner> ScanTreeLevel(int level) const;
 
+  // Calls `fn(case id, stored snapshot bytes)` for every case in id order,
+  // until it returns false (for verification tools).
+  absl::Status ScanCaseSnapshots(
+      const std::function<bool(absl::string_view, absl::string_view)>& fn) const;
+
   // Column family names, in open order (also in docs/storage.md).
   static const std::vector<std::string>& ColumnFamilyNames();
   // The 8-byte big-endian key of event `sequence` in the "events" family.

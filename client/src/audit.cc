@@ -254,7 +254,7 @@ absl::StatusOr<VerifyReport> VerifyLog(Client& client, const VerifyOptions& opti
         "the events served do not hash to the signed checkpoint's root");
   }
   report.events = verifier.size();
-  report.cases = verifier.cases().size();
+  report.cases = verifier.case_count();
 
   // Every case's served state equals the one re-derived from the log.
   uint64_t listed = 0;
@@ -284,9 +284,9 @@ absl::StatusOr<VerifyReport> VerifyLog(Client& client, const VerifyOptions& opti
     if (page->next_page_token().empty()) break;
     list.set_page_token(page->next_page_token());
   }
-  if (listed != verifier.cases().size()) {
+  if (listed != verifier.case_count()) {
     return absl::DataLossError(absl::StrCat(
-        "the log has ", verifier.cases().size(), " cases but the server lists ",
+        "the log has ", verifier.case_count(), " cases but the server lists ",
         listed, " of them"));
   }
   report.snapshots_checked = listed;
@@ -418,7 +418,7 @@ absl::StatusOr<VerifyReport> VerifyExport(std::istream& in, const VerifyOptions&
   }
   VerifyReport report;
   report.events = h.to_sequence() - h.from_sequence() + 1;
-  report.cases = verifier.cases().size();
+  report.cases = verifier.case_count();
   report.tree_size = cp->size;
   report.root_hex = absl::BytesToHexString(cp->root);
   report.elapsed = absl::Now() - start;

@@ -162,9 +162,9 @@ TEST(LogVerifierTest, LegalLogVerifiesAndRederivesEveryCase) {
   EXPECT_EQ(v.root(), ReferenceRoot(bytes));
   EXPECT_EQ(v.tree().Root(), v.root());
   EXPECT_EQ(v.unchecked_cases(), 0u);
-  ASSERT_EQ(v.cases().size(), 3u);
+  ASSERT_EQ(v.case_count(), 3u);
 
-  const v1::Case& a = v.cases().at(kA);
+  const v1::Case& a = (*v.FindCase(kA));
   EXPECT_EQ(a.id(), kA);
   EXPECT_EQ(a.organisation(), "acme");
   EXPECT_EQ(a.state(), v1::CASE_STATE_REVOKED);
@@ -181,7 +181,7 @@ TEST(LogVerifierTest, LegalLogVerifiesAndRederivesEveryCase) {
   EXPECT_EQ(a.update_time().seconds(), 1767225600 + 9 * 60);
   EXPECT_EQ(a.application().destination_country(), "JP");
 
-  const v1::Case& b = v.cases().at(kB);
+  const v1::Case& b = (*v.FindCase(kB));
   EXPECT_EQ(b.organisation(), "beta");
   EXPECT_EQ(b.state(), v1::CASE_STATE_REJECTED);
   EXPECT_EQ(b.version(), 3);
@@ -190,7 +190,7 @@ TEST(LogVerifierTest, LegalLogVerifiesAndRederivesEveryCase) {
   EXPECT_EQ(b.reviewed_by(), "rev-2");
   EXPECT_EQ(b.decided_by(), "rev-1");
 
-  const v1::Case& c = v.cases().at(kC);
+  const v1::Case& c = (*v.FindCase(kC));
   EXPECT_EQ(c.state(), v1::CASE_STATE_WITHDRAWN);
   EXPECT_EQ(c.version(), 2);
   EXPECT_EQ(c.last_sequence(), 11u);
@@ -360,7 +360,7 @@ TEST(LogVerifierTest, CheckSnapshotComparesWithTheRederivedCase) {
 
   for (const char* id : {kA, kB, kC}) {
     SCOPED_TRACE(id);
-    const v1::Case stored = v.cases().at(id);
+    const v1::Case stored = (*v.FindCase(id));
     EXPECT_THAT(v.CheckSnapshot(stored), IsOk());
 
     std::vector<v1::Case> altered(6, stored);
@@ -416,14 +416,14 @@ TEST(LogVerifierTest, PartialVerificationReachesTheFullRoot) {
       }
     }
     EXPECT_EQ(v.unchecked_cases(), on_trust);
-    EXPECT_EQ(v.cases().size(), seen.size());
+    EXPECT_EQ(v.case_count(), seen.size());
     // Every case seen ends where the full verification has it.
     for (const std::string& id : seen) {
       SCOPED_TRACE(id);
-      EXPECT_EQ(v.cases().at(id).state(), full.cases().at(id).state());
-      EXPECT_EQ(v.cases().at(id).version(), full.cases().at(id).version());
-      EXPECT_EQ(v.cases().at(id).last_sequence(), full.cases().at(id).last_sequence());
-      EXPECT_THAT(v.CheckSnapshot(full.cases().at(id)), IsOk());
+      EXPECT_EQ((*v.FindCase(id)).state(), (*full.FindCase(id)).state());
+      EXPECT_EQ((*v.FindCase(id)).version(), (*full.FindCase(id)).version());
+      EXPECT_EQ((*v.FindCase(id)).last_sequence(), (*full.FindCase(id)).last_sequence());
+      EXPECT_THAT(v.CheckSnapshot((*full.FindCase(id))), IsOk());
     }
   }
 }
@@ -439,26 +439,26 @@ TEST(LogVerifierTest, PartialVerificationFromTheMiddle) {
   }
   EXPECT_EQ(v.root(), ReferenceRoot(bytes));
   EXPECT_EQ(v.unchecked_cases(), 2u);
-  EXPECT_EQ(v.cases().at(kA).state(), v1::CASE_STATE_REVOKED);
-  EXPECT_EQ(v.cases().at(kA).version(), 6);
-  EXPECT_EQ(v.cases().at(kA).last_sequence(), 9u);
-  EXPECT_EQ(v.cases().at(kB).state(), v1::CASE_STATE_REJECTED);
-  EXPECT_EQ(v.cases().at(kC).state(), v1::CASE_STATE_WITHDRAWN);
+  EXPECT_EQ((*v.FindCase(kA)).state(), v1::CASE_STATE_REVOKED);
+  EXPECT_EQ((*v.FindCase(kA)).version(), 6);
+  EXPECT_EQ((*v.FindCase(kA)).last_sequence(), 9u);
+  EXPECT_EQ((*v.FindCase(kB)).state(), v1::CASE_STATE_REJECTED);
+  EXPECT_EQ((*v.FindCase(kC)).state(), v1::CASE_STATE_WITHDRAWN);
 
   // A snapshot of a case on trust is compared on version and state.
   LogVerifier full;
   for (size_t i = 0; i < bytes.size(); ++i) ASSERT_THAT(full.Add(i + 1, bytes[i]), IsOk());
-  EXPECT_THAT(v.CheckSnapshot(full.cases().at(kA)), IsOk());
-  v1::Case wrong_state = full.cases().at(kA);
+  EXPECT_THAT(v.CheckSnapshot((*full.FindCase(kA))), IsOk());
+  v1::Case wrong_state = (*full.FindCase(kA));
   wrong_state.set_state(v1::CASE_STATE_APPROVED);
   absl::Status s = v.CheckSnapshot(wrong_state);
   EXPECT_THAT(s, StatusIs(absl::StatusCode::kDataLoss));
   EXPECT_THAT(std::string(s.message()), HasSubstr(kA));
-  v1::Case wrong_version = full.cases().at(kA);
+  v1::Case wrong_version = (*full.FindCase(kA));
   wrong_version.set_version(5);
   EXPECT_THAT(v.CheckSnapshot(wrong_version), StatusIs(absl::StatusCode::kDataLoss));
   // A case checked in full is compared field by field.
-  v1::Case c = full.cases().at(kC);
+  v1::Case c = (*full.FindCase(kC));
   EXPECT_THAT(v.CheckSnapshot(c), IsOk());
   c.set_findings("edited");
   EXPECT_THAT(v.CheckSnapshot(c), StatusIs(absl::StatusCode::kDataLoss));
