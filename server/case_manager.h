@@ -116,7 +116,13 @@ class CaseManager {
     v1::Action action = v1::ACTION_UNSPECIFIED;
     std::optional<absl::Time> start_time;
     std::optional<absl::Time> end_time;
+    // With include_event_bytes: entries carry only the bytes and the
+    // sequence number.
+    bool bytes_only = false;
   };
+  absl::StatusOr<uint64_t> ReadLog(const v1::Actor& actor, const LogQuery& q,
+                                   size_t max_events, size_t max_bytes,
+                                   v1::ReadLogResponse* out) const;
   absl::StatusOr<uint64_t> ReadLog(const v1::Actor& actor, const LogQuery& q,
                                    size_t max_events, size_t max_bytes,
                                    std::vector<v1::LogEntry>* out) const;

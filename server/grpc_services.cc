@@ -9,7 +9,7 @@ namespace permit::server {
 namespace {
 
 // A ReadLog/WatchLog message carries at most this much.
-constexpr size_t kMaxEventsPerMessage = 256;
+constexpr size_t kMaxEventsPerMessage = 1024;
 constexpr size_t kMaxBytesPerMessage = 1 << 20;
 
 grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx,
@@ -104,7 +104,7 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
       absl::MutexLock lock(&mu_);
       if (writing_ || finished_) return;
       if (cancelled_) error = absl::CancelledError("cancelled by the client");
-      std::vector<v1::LogEntry> entries;
+      response_.Clear();  // keeps the cleared entries for reuse
       while (error.ok()) {
         const uint64_t limit = watch_ ? manager_->LogSize() : query_.to;
         if (next_ > limit) break;
@@ -112,18 +112,16 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
         q.from = next_;
         q.to = limit;
         absl::StatusOr<uint64_t> next = manager_->ReadLog(
-            actor_, q, kMaxEventsPerMessage, kMaxBytesPerMessage, &entries);
+            actor_, q, kMaxEventsPerMessage, kMaxBytesPerMessage, &response_);
         if (!next.ok()) {
           error = next.status();
           break;
         }
         next_ = *next;
-        if (!entries.empty()) break;
+        if (response_.entries_size() > 0) break;
       }
       if (!error.ok()) {
-      } else if (!entries.empty()) {
-        response_.Clear();
-        for (v1::LogEntry& e : entries) *response_.add_entries() = std::move(e);
+      } else if (response_.entries_size() > 0) {
         writing_ = true;
         write = true;
       } else if (!watch_) {
@@ -344,6 +342,7 @@ grpc::ServerWriteReactor<v1::ReadLogResponse>* AuditServiceImpl::ReadLog(
   q.include_event_bytes = request->include_event_bytes();
   q.actor = request->actor();
   q.action = request->action();
+  q.bytes_only = request->bytes_only();
   if (request->has_start_time()) q.start_time = FromProto(request->start_time());
   if (request->has_end_time()) q.end_time = FromProto(request->end_time());
   if (absl::Status s = manager_->CheckLogQuery(*actor, q); !s.ok()) {

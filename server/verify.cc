@@ -1,20 +1,17 @@
 // Offline verification of a database folder; see verify.h.
 //
-// Two threads share the work: a reader scans the events in order, hashes
-// them into the Merkle tree and checks every stored tree node on the way;
-// the caller's thread replays the same events through the rules. Chunks of
-// event bytes pass between them through a small bounded queue.
+// Two threads share the work: the caller's thread scans the events in
+// order, hashes them into the Merkle tree and checks every stored tree node
+// on the way; a core::ParallelReplayer replays the same events through the
+// rules on a second thread.
 #include "server/verify.h"
 
-#include <deque>
 #include <optional>
-#include <thread>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "core/log_verifier.h"
+#include "core/parallel_replayer.h"
 #include "core/status_macros.h"
 #include "storage/rocksdb_event_store.h"
 
@@ -23,63 +20,7 @@ namespace {
 
 using Scanner = storage::RocksDbEventStore::TreeLevelScanner;
 
-// Consecutive events' bytes in one buffer: one allocation per chunk, not
-// per event.
-struct Chunk {
-  uint64_t first = 0;          // sequence of the first event
-  std::string data;            // the events' bytes, back to back
-  std::vector<size_t> ends;    // end offset of each event in `data`
-  size_t size() const { return ends.size(); }
-  absl::string_view event(size_t i) const {
-    const size_t begin = i == 0 ? 0 : ends[i - 1];
-    return absl::string_view(data).substr(begin, ends[i] - begin);
-  }
-};
-
-// A bounded hand-over of chunks from the reader to the replayer.
-class ChunkQueue {
- public:
-  // False if the consumer has stopped.
-  bool Push(Chunk chunk) {
-    absl::MutexLock lock(&mu_);
-    auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return chunks_.size() < kMaxChunks || stopped_;
-    };
-    mu_.Await(absl::Condition(&room));
-    if (stopped_) return false;
-    chunks_.push_back(std::move(chunk));
-    return true;
-  }
-  void Close() {
-    absl::MutexLock lock(&mu_);
-    closed_ = true;
-  }
-  void Stop() {
-    absl::MutexLock lock(&mu_);
-    stopped_ = true;
-  }
-  // nullopt once the producer closed the queue and it is empty.
-  std::optional<Chunk> Pop() {
-    absl::MutexLock lock(&mu_);
-    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return !chunks_.empty() || closed_;
-    };
-    mu_.Await(absl::Condition(&ready));
-    if (chunks_.empty()) return std::nullopt;
-    Chunk c = std::move(chunks_.front());
-    chunks_.pop_front();
-    return c;
-  }
-
- private:
-  static constexpr size_t kMaxChunks = 8;
-  absl::Mutex mu_;
-  std::deque<Chunk> chunks_ ABSL_GUARDED_BY(mu_);
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
-};
-
-// The reader's findings.
+// What reading and hashing found.
 struct TreeCheck {
   core::CompactTree tree;
   absl::Status status;  // a read error or a missing/extra node
@@ -93,21 +34,20 @@ struct TreeCheck {
   std::optional<Mismatch> mismatch;
 };
 
-// Scans events 1..size: hashes them, checks the stored tree nodes, and hands
-// the bytes on. Runs on its own thread.
+// Scans events 1..size: hashes them into the tree, checks every stored tree
+// node against the recomputed one (nodes of a level complete in index
+// order, so one sequential scan per level suffices), and hands the bytes to
+// the replayer.
 void ReadAndHash(const storage::RocksDbEventStore& store, uint64_t size,
-                 ChunkQueue* queue, TreeCheck* out,
+                 core::ParallelReplayer* replayer, TreeCheck* out,
                  const std::function<void(uint64_t, uint64_t)>& progress) {
-  constexpr size_t kChunkEvents = 2048;
   std::vector<std::unique_ptr<Scanner>> levels(64);
   auto scanner = [&](int level) -> Scanner& {
     if (levels[level] == nullptr) levels[level] = store.ScanTreeLevel(level);
     return *levels[level];
   };
   std::vector<core::TreeNode> completed;
-  Chunk chunk;
-  chunk.first = 1;
-  bool consumer_gone = false;
+  bool replay_failed = false;
   absl::Status scan = store.ReadEvents(1, size, [&](uint64_t seq, absl::string_view b) {
     completed.clear();
     out->tree.Append(core::LeafHash(b), &completed);
@@ -124,41 +64,28 @@ void ReadAndHash(const storage::RocksDbEventStore& store, uint64_t size,
       }
       if (!out->status.ok()) return false;
     }
-    chunk.data.append(b.data(), b.size());
-    chunk.ends.push_back(chunk.data.size());
-    if (chunk.size() == kChunkEvents) {
-      const uint64_t next = seq + 1;
-      if (!queue->Push(std::move(chunk))) {
-        consumer_gone = true;
-        return false;
-      }
-      chunk = Chunk();
-      chunk.first = next;
-      chunk.ends.reserve(kChunkEvents);
+    if (!replayer->Add(seq, b)) {
+      replay_failed = true;
+      return false;
     }
     if (progress && seq % 65536 == 0) progress(seq, size);
     return true;
   });
   if (out->status.ok()) out->status = scan;
-  if (out->status.ok() && !consumer_gone && chunk.size() > 0) {
-    queue->Push(std::move(chunk));
-  }
-  if (out->status.ok() && !consumer_gone) {
-    for (int level = 0; level < 64; ++level) {
-      absl::StatusOr<std::optional<core::TreeNode>> extra = scanner(level).Next();
-      if (!extra.ok()) {
-        out->status = extra.status();
-        break;
-      }
-      if (extra->has_value()) {
-        out->status = absl::DataLossError(absl::StrCat(
-            "Merkle tree node (level ", level, ", index ", (*extra)->index,
-            ") is stored but covers events beyond the log"));
-        break;
-      }
+  if (!out->status.ok() || replay_failed) return;
+  for (int level = 0; level < 64; ++level) {
+    absl::StatusOr<std::optional<core::TreeNode>> extra = scanner(level).Next();
+    if (!extra.ok()) {
+      out->status = extra.status();
+      return;
+    }
+    if (extra->has_value()) {
+      out->status = absl::DataLossError(absl::StrCat(
+          "Merkle tree node (level ", level, ", index ", (*extra)->index,
+          ") is stored but covers events beyond the log"));
+      return;
     }
   }
-  queue->Close();
 }
 
 }  // namespace
@@ -174,21 +101,14 @@ absl::StatusOr<VerifyReport> VerifyDatabase(
   const storage::HeadRecord head = store->Head();
   const uint64_t size = head.tree_size();
 
-  ChunkQueue queue;
-  TreeCheck tree_check;
-  std::thread reader([&] { ReadAndHash(*store, size, &queue, &tree_check, progress); });
   core::LogVerifier verifier;
+  TreeCheck tree_check;
   absl::Status replay;
-  while (std::optional<Chunk> chunk = queue.Pop()) {
-    for (size_t i = 0; i < chunk->size() && replay.ok(); ++i) {
-      replay = verifier.Replay(chunk->first + i, chunk->event(i));
-    }
-    if (!replay.ok()) {
-      queue.Stop();
-      break;
-    }
+  {
+    core::ParallelReplayer replayer(&verifier);
+    ReadAndHash(*store, size, &replayer, &tree_check, progress);
+    replay = replayer.Finish();
   }
-  reader.join();
   // A read error or a missing node first; then a rule broken by an event
   // (naming the first bad sequence); then hash mismatches.
   RETURN_IF_ERROR(tree_check.status);

@@ -6,12 +6,14 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "core/checkpoint.h"
 #include "core/log_verifier.h"
+#include "core/parallel_replayer.h"
 #include "core/merkle.h"
 #include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/util/delimited_message_util.h"
@@ -225,71 +227,113 @@ absl::StatusOr<VerifyReport> VerifyLog(Client& client, const VerifyOptions& opti
     }
   }
 
-  // Every event.
+  // The server's case states, fetched on a third thread while the events
+  // stream in: serialized, for a byte comparison once the replay is done.
+  struct Listed {
+    std::vector<std::pair<std::string, std::string>> snapshots;  // id, bytes
+    std::vector<std::string> changed;  // changed after the checkpoint
+    absl::Status status;
+  } listed;
+  std::thread lister([&client, &listed, size = cp->size] {
+    v1::ListCasesRequest list;
+    list.set_page_size(500);
+    for (;;) {
+      absl::StatusOr<v1::ListCasesResponse> page = client.ListCases(list);
+      if (!page.ok()) {
+        listed.status = page.status();
+        return;
+      }
+      for (const v1::Case& c : page->cases()) {
+        if (c.last_sequence() <= size) {
+          listed.snapshots.emplace_back(c.id(), c.SerializeAsString());
+        } else {
+          listed.changed.push_back(c.id());
+        }
+      }
+      if (page->next_page_token().empty()) return;
+      list.set_page_token(page->next_page_token());
+    }
+  });
+  struct JoinOnExit {
+    std::thread& t;
+    ~JoinOnExit() {
+      if (t.joinable()) t.join();
+    }
+  } join_lister{lister};
+
+  // Every event: this thread hashes them as they arrive while a second one
+  // replays them through the rules.
   core::LogVerifier verifier;
-  absl::Status bad;
+  core::CompactTree tree;
+  absl::Status replay;
   absl::Time last_progress = absl::Now();
+  uint64_t expected = 1;
+  absl::Status order;
   if (cp->size > 0) {
+    core::ParallelReplayer replayer(&verifier);
     v1::ReadLogRequest r;
     r.set_from_sequence(1);
     r.set_to_sequence(cp->size);
     r.set_include_event_bytes(true);
-    PERMIT_RETURN_IF_ERROR(client.ReadLog(r, [&](const v1::LogEntry& e) {
-      bad = verifier.Add(e.event().sequence(), e.event_bytes());
+    r.set_bytes_only(true);
+    absl::Status read = client.ReadLog(r, [&](const v1::LogEntry& e) {
+      const uint64_t seq = e.event().sequence();
+      if (seq != expected) {
+        order = absl::DataLossError(absl::StrCat(
+            "event ", expected, ": the server sent event ", seq, " in its place"));
+        return false;
+      }
+      ++expected;
+      tree.Append(core::LeafHash(e.event_bytes()));
+      if (!replayer.Add(seq, e.event_bytes())) return false;
       if (options.on_progress && absl::Now() - last_progress > absl::Seconds(1)) {
         last_progress = absl::Now();
-        options.on_progress(verifier.size(), cp->size);
+        options.on_progress(tree.size(), cp->size);
       }
-      return bad.ok();
-    }));
-    PERMIT_RETURN_IF_ERROR(bad);
+      return true;
+    });
+    replay = replayer.Finish();
+    PERMIT_RETURN_IF_ERROR(replay);
+    PERMIT_RETURN_IF_ERROR(order);
+    PERMIT_RETURN_IF_ERROR(read);
   }
-  if (verifier.size() != cp->size) {
-    return absl::DataLossError(absl::StrCat("the server served ", verifier.size(),
+  if (tree.size() != cp->size) {
+    return absl::DataLossError(absl::StrCat("the server served ", tree.size(),
                                             " events of the ", cp->size,
                                             " the checkpoint counts"));
   }
-  if (core::AsBytes(verifier.root()) != cp->root) {
+  if (core::AsBytes(tree.Root()) != cp->root) {
     return absl::DataLossError(
         "the events served do not hash to the signed checkpoint's root");
   }
-  report.events = verifier.size();
+  report.events = tree.size();
   report.cases = verifier.case_count();
 
   // Every case's served state equals the one re-derived from the log.
-  uint64_t listed = 0;
-  v1::ListCasesRequest list;
-  list.set_page_size(500);
-  for (;;) {
-    absl::StatusOr<v1::ListCasesResponse> page = client.ListCases(list);
-    if (!page.ok()) return page.status();
-    for (const v1::Case& c : page->cases()) {
-      if (c.last_sequence() <= cp->size) {
-        PERMIT_RETURN_IF_ERROR(verifier.CheckSnapshot(c));
-      } else {
-        // Changed after the checkpoint: compare the case as it stood then.
-        // An empty checkpoint predates every case (and as_of_sequence 0
-        // would mean "now").
-        if (cp->size == 0) continue;
-        v1::GetCaseRequest then;
-        then.set_case_id(c.id());
-        then.set_as_of_sequence(cp->size);
-        absl::StatusOr<v1::Case> old = client.GetCase(then);
-        if (absl::IsNotFound(old.status())) continue;  // newer than the checkpoint
-        if (!old.ok()) return old.status();
-        PERMIT_RETURN_IF_ERROR(verifier.CheckSnapshot(*old));
-      }
-      ++listed;
-    }
-    if (page->next_page_token().empty()) break;
-    list.set_page_token(page->next_page_token());
+  lister.join();
+  PERMIT_RETURN_IF_ERROR(listed.status);
+  for (const auto& [id, bytes] : listed.snapshots) {
+    PERMIT_RETURN_IF_ERROR(verifier.CheckSnapshotBytes(id, bytes));
   }
-  if (listed != verifier.case_count()) {
+  uint64_t compared = listed.snapshots.size();
+  // (An empty checkpoint has no cases; as_of_sequence 0 would mean "now".)
+  for (const std::string& id : cp->size == 0 ? std::vector<std::string>() : listed.changed) {
+    // Changed after the checkpoint: compare the case as it stood then.
+    v1::GetCaseRequest then;
+    then.set_case_id(id);
+    then.set_as_of_sequence(cp->size);
+    absl::StatusOr<v1::Case> old = client.GetCase(then);
+    if (absl::IsNotFound(old.status())) continue;  // newer than the checkpoint
+    if (!old.ok()) return old.status();
+    PERMIT_RETURN_IF_ERROR(verifier.CheckSnapshot(*old));
+    ++compared;
+  }
+  if (compared != verifier.case_count()) {
     return absl::DataLossError(absl::StrCat(
         "the log has ", verifier.case_count(), " cases but the server lists ",
-        listed, " of them"));
+        compared, " of them"));
   }
-  report.snapshots_checked = listed;
+  report.snapshots_checked = compared;
 
   if (keep) PERMIT_RETURN_IF_ERROR(WriteSmallFile(dir / "checkpoint", verified->note));
   if (options.on_progress) options.on_progress(report.events, cp->size);
