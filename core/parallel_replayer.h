@@ -1,15 +1,16 @@
-// ParallelReplayer: runs LogVerifier::Replay (parsing and the workflow
-// rules) on a thread of its own, so that the caller can read and hash the
-// next events at the same time. Events are handed over in chunks of
-// consecutive events through a small bounded queue.
+// ParallelReplayer: replays events (parsing and the workflow rules) on
+// threads of its own while the caller reads and hashes the next ones.
+// Cases are independent under the rules, so events are spread over
+// `shards` LogVerifiers by case id (read straight from the event's wire
+// bytes); each shard sees its cases' events in log order. Events travel in
+// chunks through small bounded queues.
 //
-// Thread-safety: Add and Finish are called from one thread.
+// Thread-safety: Add, Finish and the accessors are called from one thread.
 #ifndef PERMIT_CORE_PARALLEL_REPLAYER_H_
 #define PERMIT_CORE_PARALLEL_REPLAYER_H_
 
 #include <deque>
 #include <memory>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,42 +24,58 @@ namespace permit::core {
 
 class ParallelReplayer {
  public:
-  // Replays into `verifier`, which must outlive this object and not be used
-  // elsewhere until Finish returns.
-  explicit ParallelReplayer(LogVerifier* verifier);
+  explicit ParallelReplayer(int shards = 1);
   ~ParallelReplayer();
   ParallelReplayer(const ParallelReplayer&) = delete;
   ParallelReplayer& operator=(const ParallelReplayer&) = delete;
 
-  // Queues the next event (sequence numbers must follow on). Returns false
-  // once the replay has failed: the caller may stop feeding.
+  // Queues the next event. Returns false once a replay has failed: the
+  // caller may stop feeding.
   bool Add(uint64_t sequence, absl::string_view bytes);
-  // Waits until every queued event is replayed; the first error, if any.
+  // Waits until every queued event is replayed. The error of the earliest
+  // bad event, if any.
   absl::Status Finish();
+
+  // After Finish: the cases re-derived, over all shards.
+  size_t case_count() const;
+  std::vector<std::string> CaseIds() const;
+  // DATA_LOSS unless the stored snapshot equals the re-derived case.
+  absl::Status CheckSnapshotBytes(absl::string_view id, absl::string_view bytes);
+  absl::Status CheckSnapshot(const v1::Case& stored);
 
  private:
   // Consecutive events' bytes in one buffer: one allocation per chunk.
   struct Chunk {
-    uint64_t first = 0;
     std::string data;
     std::vector<size_t> ends;
+    std::vector<uint64_t> sequences;
+  };
+  struct Shard {
+    LogVerifier verifier;
+    Chunk filling;
+    absl::Mutex mu;
+    std::deque<Chunk> chunks ABSL_GUARDED_BY(mu);
+    bool closed ABSL_GUARDED_BY(mu) = false;
+    absl::Status status ABSL_GUARDED_BY(mu);
+    uint64_t failed_at ABSL_GUARDED_BY(mu) = 0;
+    std::thread thread;
   };
   static constexpr size_t kChunkEvents = 2048;
   static constexpr size_t kMaxChunks = 8;
 
-  void Push();
-  void Loop();
+  Shard& ShardOf(absl::string_view case_id);
+  void Push(Shard& shard);
+  static void Loop(Shard* shard);
 
-  LogVerifier* const verifier_;
-  Chunk filling_;
-
-  absl::Mutex mu_;
-  std::deque<Chunk> chunks_ ABSL_GUARDED_BY(mu_);
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  bool failed_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status status_ ABSL_GUARDED_BY(mu_);
-  std::thread thread_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  bool failed_ = false;
+  bool finished_ = false;
+  absl::Status status_;
 };
+
+// The case id of a serialized Event, read from the wire without parsing the
+// rest; empty if it cannot be found.
+absl::string_view CaseIdOfEvent(absl::string_view bytes);
 
 }  // namespace permit::core
 

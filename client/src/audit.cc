@@ -263,14 +263,13 @@ absl::StatusOr<VerifyReport> VerifyLog(Client& client, const VerifyOptions& opti
 
   // Every event: this thread hashes them as they arrive while a second one
   // replays them through the rules.
-  core::LogVerifier verifier;
+  core::ParallelReplayer replayer(/*shards=*/2);
   core::CompactTree tree;
   absl::Status replay;
   absl::Time last_progress = absl::Now();
   uint64_t expected = 1;
   absl::Status order;
   if (cp->size > 0) {
-    core::ParallelReplayer replayer(&verifier);
     v1::ReadLogRequest r;
     r.set_from_sequence(1);
     r.set_to_sequence(cp->size);
@@ -307,13 +306,13 @@ absl::StatusOr<VerifyReport> VerifyLog(Client& client, const VerifyOptions& opti
         "the events served do not hash to the signed checkpoint's root");
   }
   report.events = tree.size();
-  report.cases = verifier.case_count();
+  report.cases = replayer.case_count();
 
   // Every case's served state equals the one re-derived from the log.
   lister.join();
   PERMIT_RETURN_IF_ERROR(listed.status);
   for (const auto& [id, bytes] : listed.snapshots) {
-    PERMIT_RETURN_IF_ERROR(verifier.CheckSnapshotBytes(id, bytes));
+    PERMIT_RETURN_IF_ERROR(replayer.CheckSnapshotBytes(id, bytes));
   }
   uint64_t compared = listed.snapshots.size();
   // (An empty checkpoint has no cases; as_of_sequence 0 would mean "now".)
@@ -325,12 +324,12 @@ absl::StatusOr<VerifyReport> VerifyLog(Client& client, const VerifyOptions& opti
     absl::StatusOr<v1::Case> old = client.GetCase(then);
     if (absl::IsNotFound(old.status())) continue;  // newer than the checkpoint
     if (!old.ok()) return old.status();
-    PERMIT_RETURN_IF_ERROR(verifier.CheckSnapshot(*old));
+    PERMIT_RETURN_IF_ERROR(replayer.CheckSnapshot(*old));
     ++compared;
   }
-  if (compared != verifier.case_count()) {
+  if (compared != replayer.case_count()) {
     return absl::DataLossError(absl::StrCat(
-        "the log has ", verifier.case_count(), " cases but the server lists ",
+        "the log has ", replayer.case_count(), " cases but the server lists ",
         compared, " of them"));
   }
   report.snapshots_checked = compared;
