@@ -13,7 +13,8 @@
 // stdout) and DIR/log-key.pem, so that
 //
 //   permitd --data DIR --principals DIR/principals.json
-//           --signing_key DIR/log-key.pem --listen 127.0.0.1:PORT
+//           --signing_key DIR/log-key.pem --log_origin bench.invalid/log
+//           --listen 127.0.0.1:PORT
 //
 // serves the folder. DIR/db must not hold events yet.
 //
@@ -585,7 +586,8 @@ int Main() {
   }
   std::cout << "# serve it with:\npermitd --data " << data << " --principals "
             << (dir / "principals.json").string() << " --signing_key "
-            << (dir / "log-key.pem").string() << " --listen 127.0.0.1:PORT\n";
+            << (dir / "log-key.pem").string()
+            << " --log_origin bench.invalid/log --listen 127.0.0.1:PORT\n";
   if (absl::GetFlag(FLAGS_compact)) return CompactAndReport(db, state.tree_size);
   return 0;
 }

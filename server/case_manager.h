@@ -132,6 +132,14 @@ class CaseManager {
   // Log size now.
   uint64_t LogSize() const;
 
+  // The signed checkpoint kept beside the log (see EventStore).
+  absl::Status SaveCheckpoint(absl::string_view bytes) {
+    return store_->SaveCheckpoint(bytes);
+  }
+  absl::StatusOr<std::optional<std::string>> LoadCheckpoint() const {
+    return store_->LoadCheckpoint();
+  }
+
   // Calls `fn(log_size)` from the notifier thread after commits (several
   // commits may be reported by one call), until the returned id is passed to
   // Unsubscribe, and once with 0 when the manager shuts down. UNAVAILABLE if

@@ -13,7 +13,33 @@ absl::StatusOr<std::unique_ptr<Checkpointer>> Checkpointer::Start(
     absl::Duration min_interval) {
   std::unique_ptr<Checkpointer> c(
       new Checkpointer(manager, std::move(signer), min_interval));
-  ASSIGN_OR_RETURN(v1::SignedCheckpoint first, c->Sign(manager->LogSize()));
+  // Never sign a history that diverges from one signed before (a restored
+  // old backup, a recreated data folder with the same key, tampering).
+  ASSIGN_OR_RETURN(std::optional<std::string> saved, manager->LoadCheckpoint());
+  if (saved.has_value()) {
+    v1::SignedCheckpoint last;
+    if (!last.ParseFromString(*saved)) {
+      return absl::DataLossError("the saved signed checkpoint does not parse");
+    }
+    const uint64_t size = manager->LogSize();
+    if (last.tree_size() > size) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the log has ", size, " events but a checkpoint of ", last.tree_size(),
+          " was already signed: the data folder is older than the log it was "
+          "(restored from an old backup?). permitd will not sign a diverging "
+          "history with the same key"));
+    }
+    if (last.tree_size() > 0) {
+      ASSIGN_OR_RETURN(std::string root, manager->RootAt(last.tree_size()));
+      if (root != last.root_hash()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the log's first ", last.tree_size(),
+            " events differ from those of the last signed checkpoint: its "
+            "history was rewritten. permitd will not sign it with the same key"));
+      }
+    }
+  }
+  ASSIGN_OR_RETURN(v1::SignedCheckpoint first, c->Sign());
   {
     absl::MutexLock lock(&c->mu_);
     c->latest_ = std::move(first);
@@ -49,22 +75,21 @@ v1::SignedCheckpoint Checkpointer::Latest() const {
   return latest_;
 }
 
-absl::StatusOr<v1::SignedCheckpoint> Checkpointer::Sign(uint64_t size) const {
+absl::StatusOr<v1::SignedCheckpoint> Checkpointer::Sign() const {
+  // Size and root as the writer computed them, read together.
+  const v1::LogHead head = manager_->GetLogHead(v1::Actor());
   core::Checkpoint cp;
   cp.origin = signer_->name();
-  cp.size = size;
-  if (size == 0) {
-    cp.root = core::EmptyRoot();
-  } else {
-    ASSIGN_OR_RETURN(std::string root, manager_->RootAt(size));
-    ASSIGN_OR_RETURN(cp.root, core::HashFromBytes(root));
-  }
+  cp.size = head.tree_size();
+  ASSIGN_OR_RETURN(cp.root, core::HashFromBytes(head.root_hash()));
   ASSIGN_OR_RETURN(std::string note, signer_->Sign(core::CheckpointBody(cp)));
   v1::SignedCheckpoint out;
   out.set_note(std::move(note));
-  out.set_tree_size(size);
-  out.set_root_hash(std::string(core::AsBytes(cp.root)));
+  out.set_tree_size(cp.size);
+  out.set_root_hash(head.root_hash());
   out.set_verifier_key(signer_->verifier_key());
+  // Kept before it is served, so a restart checks against it.
+  RETURN_IF_ERROR(manager_->SaveCheckpoint(out.SerializeAsString()));
   return out;
 }
 
@@ -85,7 +110,7 @@ void Checkpointer::Loop() {
       if (mu_.AwaitWithDeadline(absl::Condition(&stop), next)) return;
       size = wanted_size_;
     }
-    absl::StatusOr<v1::SignedCheckpoint> cp = Sign(size);
+    absl::StatusOr<v1::SignedCheckpoint> cp = Sign();
     last_signed = absl::Now();
     if (!cp.ok()) {
       std::cerr << "permitd: cannot sign a checkpoint of size " << size << ": "

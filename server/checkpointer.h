@@ -4,6 +4,11 @@
 // commit. Sizes only grow and every root comes from the same append-only
 // tree, so no two checkpoints it signs are inconsistent.
 //
+// It also keeps the last checkpoint it signed beside the log and, on start,
+// refuses (FAILED_PRECONDITION) a log that is shorter than it or whose
+// prefix has another root: a restored old backup or a rewritten history is
+// never signed with the same key.
+//
 // Thread-safety: Latest() may be called from any thread; signing runs on
 // the Checkpointer's own thread.
 #ifndef PERMIT_SERVER_CHECKPOINTER_H_
@@ -38,7 +43,8 @@ class Checkpointer {
   Checkpointer(CaseManager* manager, std::unique_ptr<core::NoteSigner> signer,
                absl::Duration min_interval);
   void Loop();
-  absl::StatusOr<v1::SignedCheckpoint> Sign(uint64_t size) const;
+  // Signs the current head and saves the checkpoint beside the log.
+  absl::StatusOr<v1::SignedCheckpoint> Sign() const;
 
   CaseManager* const manager_;
   const std::unique_ptr<core::NoteSigner> signer_;

@@ -33,10 +33,12 @@ ABSL_FLAG(std::string, signing_key, "",
           "Ed25519 private key (PKCS#8 PEM) that signs the log's checkpoints; "
           "make one with `openssl genpkey -algorithm ed25519 -out FILE`. "
           "Required unless --dev, which creates DATA/dev/log-signing-key.pem.");
-ABSL_FLAG(std::string, log_origin, "permit.invalid/log",
+ABSL_FLAG(std::string, log_origin, "",
           "The log's origin: the first line of every checkpoint and the "
           "signing key's name (C2SP tlog-checkpoint), e.g. "
-          "\"licensing.example.gov/permit\".");
+          "\"licensing.example.gov/permit\". Required unless --dev, which "
+          "uses \"permit.invalid/log\". Choose it once: the verifier key "
+          "that auditors pin depends on it.");
 ABSL_FLAG(bool, dev, false,
           "Development mode: create (first time) and print tokens for "
           "exp-acme, exp-globex, rev-1, rev-2 and aud-1; loopback only.");
@@ -164,6 +166,16 @@ int main(int argc, char** argv) {
   }
   absl::StatusOr<std::string> signing_key = ReadFile(signing_key_file);
   if (!signing_key.ok()) return Fail(signing_key.status().message());
+  std::string log_origin = absl::GetFlag(FLAGS_log_origin);
+  if (log_origin.empty()) {
+    if (!dev) {
+      return Fail(
+          "no log origin: pass --log_origin NAME (e.g. "
+          "licensing.example.gov/permit); it names the log in every checkpoint "
+          "and is part of the key auditors pin");
+    }
+    log_origin = "permit.invalid/log";
+  }
 
   // Signals are taken by sigwait below; block them before threads start.
   sigset_t signals;
@@ -177,7 +189,7 @@ int main(int argc, char** argv) {
   options.db_path = (std::filesystem::path(data) / "db").string();
   options.principals = *std::move(registry);
   options.signing_key_pem = *std::move(signing_key);
-  options.log_origin = absl::GetFlag(FLAGS_log_origin);
+  options.log_origin = log_origin;
   absl::StatusOr<std::unique_ptr<permit::server::PermitServer>> server =
       permit::server::PermitServer::Start(std::move(options));
   if (!server.ok()) return Fail(server.status().ToString());

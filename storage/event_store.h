@@ -93,6 +93,12 @@ class EventStore {
   // The hash of a completed perfect subtree of the Merkle tree (level 0: a
   // leaf hash), for proofs. NOT_FOUND if the node is not complete yet.
   virtual absl::StatusOr<core::Hash> TreeNode(int level, uint64_t index) const = 0;
+
+  // The latest signed checkpoint (opaque bytes), kept beside the log (not
+  // in it, and not part of the tree) so that a restarted server can refuse
+  // to sign a history that diverges from what it signed before. Synced.
+  virtual absl::Status SaveCheckpoint(absl::string_view bytes) = 0;
+  virtual absl::StatusOr<std::optional<std::string>> LoadCheckpoint() const = 0;
 };
 
 }  // namespace permit::storage

@@ -242,7 +242,8 @@ absl::Status RocksDbEventStore::BackfillTree() {
   }
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(db_->Write(wo, &wb), "writing the Merkle tree");
+  rocksdb::Status s2 = db_->Write(wo, &wb);
+  return s2.ok() ? absl::OkStatus() : FromRocks(s2, "writing the Merkle tree");
 }
 
 absl::Status RocksDbEventStore::Append(const std::vector<PendingEvent>& batch,
@@ -551,6 +552,23 @@ absl::Status RocksDbEventStore::ScanCaseSnapshots(
   }
   return it->status().ok() ? absl::OkStatus()
                            : FromRocks(it->status(), "reading case snapshots");
+}
+
+absl::Status RocksDbEventStore::SaveCheckpoint(absl::string_view bytes) {
+  if (read_only_) return absl::FailedPreconditionError("the audit log is open read-only");
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status s = db_->Put(wo, handles_[kMeta], "checkpoint",
+                               rocksdb::Slice(bytes.data(), bytes.size()));
+  return s.ok() ? absl::OkStatus() : FromRocks(s, "saving the signed checkpoint");
+}
+
+absl::StatusOr<std::optional<std::string>> RocksDbEventStore::LoadCheckpoint() const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[kMeta], "checkpoint", &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return FromRocks(s, "reading the signed checkpoint");
+  return value;
 }
 
 HeadRecord RocksDbEventStore::Head() const {

@@ -4,8 +4,9 @@
 // written with sync = true. The key layout and record format are specified
 // in docs/storage.md.
 //
-// Thread-safety: as EventStore. Open() takes RocksDB's lock file, so a
-// second process opening the same folder is refused.
+// Thread-safety: as EventStore. A read-write Open() takes RocksDB's lock
+// file, so a second read-write open of the same folder is refused; a
+// read-only open (Options::read_only) takes no lock.
 #ifndef PERMIT_STORAGE_ROCKSDB_EVENT_STORE_H_
 #define PERMIT_STORAGE_ROCKSDB_EVENT_STORE_H_
 
@@ -63,6 +64,8 @@ class RocksDbEventStore final : public EventStore {
       absl::string_view principal_id,
       absl::string_view request_id) const override;
   absl::StatusOr<core::Hash> TreeNode(int level, uint64_t index) const override;
+  absl::Status SaveCheckpoint(absl::string_view bytes) override;
+  absl::StatusOr<std::optional<std::string>> LoadCheckpoint() const override;
 
   // The head record as stored (for verification tools).
   HeadRecord Head() const;

@@ -556,6 +556,17 @@ int Main(int argc, char** argv) {
       if (proof->root_hash() != cp->info.root) {
         return Failed(absl::DataLossError("the proof's root is not the signed root"));
       }
+      if (proof->sequence() != prove_seq || proof->tree_size() != cp->info.size) {
+        return Failed(absl::DataLossError(absl::StrCat(
+            "the server proved event ", proof->sequence(), " in a tree of ",
+            proof->tree_size(), " events instead of event ", prove_seq, " in ",
+            cp->info.size)));
+      }
+      v1::Event served;
+      if (!served.ParseFromString(bytes) || served.sequence() != prove_seq) {
+        return Failed(absl::DataLossError(absl::StrCat(
+            "the bytes served for event ", prove_seq, " are not that event")));
+      }
       if (LeafHashHex(bytes) != absl::BytesToHexString(proof->leaf_hash())) {
         return Failed(absl::DataLossError(absl::StrCat(
             "event ", prove_seq, " as served does not hash to the proven leaf")));
@@ -588,6 +599,11 @@ int Main(int argc, char** argv) {
       absl::StatusOr<v1::ConsistencyProof> proof =
           client->GetConsistencyProof(cons_old, new_size);
       if (!proof.ok()) return Failed(proof.status());
+      if (proof->old_size() != cons_old || proof->new_size() != new_size) {
+        return Failed(absl::DataLossError(absl::StrCat(
+            "the server answered for sizes ", proof->old_size(), " and ",
+            proof->new_size(), " instead of ", cons_old, " and ", new_size)));
+      }
       if (new_size == cp->info.size && proof->new_root_hash() != cp->info.root) {
         return Failed(absl::DataLossError("the proof's new root is not the signed root"));
       }
@@ -598,7 +614,10 @@ int Main(int argc, char** argv) {
         PrintConsistencyProof(std::cout, *proof);
         std::cout << "verified: the tree of " << cons_old << " events is a prefix of the "
                   << "tree of " << new_size << " events"
-                  << (new_size == cp->info.size ? " (the signed checkpoint)" : "") << "\n";
+                  << (new_size == cp->info.size ? " (the signed checkpoint)" : "") << "\n"
+                  << "note: the old root is as the server states it; compare it with "
+                     "a checkpoint you saved at size "
+                  << cons_old << "\n";
       }
       return kExitOk;
     };

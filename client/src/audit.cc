@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -170,15 +171,17 @@ absl::StatusOr<VerifiedCheckpoint> FetchVerifiedCheckpoint(
                               " and required from now on")
                : std::string("; pass --log-key to pin one")));
     }
-    if (keep) {
-      if (absl::Status s = WriteSmallFile(dir / "log-key", key + "\n"); !s.ok()) return s;
-    }
   }
+  const bool first_use = key != options.log_key && !(keep && fs::exists(dir / "log-key"));
   absl::StatusOr<CheckpointInfo> cp = OpenCheckpoint(signed_cp->note(), key);
   if (!cp.ok()) {
     return absl::Status(cp.status().code(),
                         absl::StrCat("the server's checkpoint fails: ",
                                      cp.status().message()));
+  }
+  // Trust on first use: remember the key only once it verified something.
+  if (first_use && keep) {
+    if (absl::Status s = WriteSmallFile(dir / "log-key", key + "\n"); !s.ok()) return s;
   }
   out.info = *std::move(cp);
   out.note = signed_cp->note();
@@ -216,8 +219,12 @@ absl::StatusOr<VerifyReport> VerifyLog(Client& client, const VerifyOptions& opti
       absl::StatusOr<v1::ConsistencyProof> proof =
           client.GetConsistencyProof(prev->size, cp->size);
       if (!proof.ok()) return proof.status();
+      // Sizes and roots are what we asked for and saw signed, never what
+      // the server says they are.
       v1::ConsistencyProof pinned = *proof;
-      pinned.set_old_root_hash(prev->root);  // what we saw, not what is served
+      pinned.set_old_size(prev->size);
+      pinned.set_new_size(cp->size);
+      pinned.set_old_root_hash(prev->root);
       pinned.set_new_root_hash(cp->root);
       if (absl::Status s = VerifyConsistencyProof(pinned); !s.ok()) {
         return absl::DataLossError(absl::StrCat(
@@ -284,7 +291,9 @@ absl::StatusOr<VerifyReport> VerifyLog(Client& client, const VerifyOptions& opti
       }
       ++expected;
       tree.Append(core::LeafHash(e.event_bytes()));
-      if (!replayer.Add(seq, e.event_bytes())) return false;
+      // Keep hashing after a rule fails: if the root does not match either,
+      // the events were altered, and that is the finding to report.
+      replayer.Add(seq, e.event_bytes());
       if (options.on_progress && absl::Now() - last_progress > absl::Seconds(1)) {
         last_progress = absl::Now();
         options.on_progress(tree.size(), cp->size);
@@ -292,7 +301,6 @@ absl::StatusOr<VerifyReport> VerifyLog(Client& client, const VerifyOptions& opti
       return true;
     });
     replay = replayer.Finish();
-    PERMIT_RETURN_IF_ERROR(replay);
     PERMIT_RETURN_IF_ERROR(order);
     PERMIT_RETURN_IF_ERROR(read);
   }
@@ -302,18 +310,31 @@ absl::StatusOr<VerifyReport> VerifyLog(Client& client, const VerifyOptions& opti
                                             " the checkpoint counts"));
   }
   if (core::AsBytes(tree.Root()) != cp->root) {
-    return absl::DataLossError(
-        "the events served do not hash to the signed checkpoint's root");
+    return absl::DataLossError(absl::StrCat(
+        "the events served do not hash to the signed checkpoint's root: they "
+        "are not the events that were signed",
+        replay.ok() ? "" : absl::StrCat(" (the first that breaks a rule: ",
+                                        replay.message(), ")")));
   }
+  PERMIT_RETURN_IF_ERROR(replay);
   report.events = tree.size();
   report.cases = replayer.case_count();
 
   // Every case's served state equals the one re-derived from the log.
   lister.join();
   PERMIT_RETURN_IF_ERROR(listed.status);
+  // Each case exactly once: a server listing one case twice must not make up
+  // for one it leaves out.
+  absl::flat_hash_set<std::string> seen;
+  auto once = [&seen](const std::string& id) -> absl::Status {
+    if (seen.insert(id).second) return absl::OkStatus();
+    return absl::DataLossError(absl::StrCat("the server lists case ", id, " twice"));
+  };
   for (const auto& [id, bytes] : listed.snapshots) {
+    PERMIT_RETURN_IF_ERROR(once(id));
     PERMIT_RETURN_IF_ERROR(replayer.CheckSnapshotBytes(id, bytes));
   }
+  for (const std::string& id : listed.changed) PERMIT_RETURN_IF_ERROR(once(id));
   uint64_t compared = listed.snapshots.size();
   // (An empty checkpoint has no cases; as_of_sequence 0 would mean "now".)
   for (const std::string& id : cp->size == 0 ? std::vector<std::string>() : listed.changed) {

@@ -59,7 +59,8 @@ class PermitdProcess {
       const std::string principals = "--principals=" + principals_;
       const std::string key = "--signing_key=" + signing_key_;
       execl(PERMITD_PATH, PERMITD_PATH, listen.c_str(), data.c_str(),
-            principals.c_str(), key.c_str(), static_cast<char*>(nullptr));
+            principals.c_str(), key.c_str(), "--log_origin=crash-test.invalid/log",
+            static_cast<char*>(nullptr));
       _exit(127);
     }
     ASSERT_GT(pid_, 0);

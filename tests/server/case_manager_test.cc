@@ -84,6 +84,12 @@ class TestStore final : public storage::EventStore {
   absl::StatusOr<core::Hash> TreeNode(int level, uint64_t index) const override {
     return inner_->TreeNode(level, index);
   }
+  absl::Status SaveCheckpoint(absl::string_view bytes) override {
+    return inner_->SaveCheckpoint(bytes);
+  }
+  absl::StatusOr<std::optional<std::string>> LoadCheckpoint() const override {
+    return inner_->LoadCheckpoint();
+  }
 
   absl::Duration delay = absl::ZeroDuration();
   std::atomic<Gate*> gate{nullptr};

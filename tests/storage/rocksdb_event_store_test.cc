@@ -389,6 +389,51 @@ TEST_F(RocksDbEventStoreTest, StateRootIsTheTreeHashOfTheStoredBytes) {
   }
 }
 
+TEST_F(RocksDbEventStoreTest, OpenRebuildsAMissingMerkleTreeFromTheEvents) {
+  {
+    std::unique_ptr<RocksDbEventStore> store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    for (uint64_t i = 1; i <= 11; ++i) ASSERT_THAT(store->Append({Submit(i, i)}, 1), IsOk());
+  }
+  // A log written before the "tree" family existed has no nodes.
+  EditRawDatabase([](rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& h) {
+    rocksdb::ColumnFamilyHandle* tree = Family(h, "tree");
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), tree));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), tree, it->key()).ok());
+    }
+  });
+  std::unique_ptr<RocksDbEventStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const std::vector<std::string> events = ReadAll(*store);
+  for (uint64_t i = 0; i < events.size(); ++i) {
+    absl::StatusOr<core::Hash> leaf = store->TreeNode(0, i);
+    ASSERT_THAT(leaf, IsOk());
+    EXPECT_EQ(*leaf, core::LeafHash(events[i]));
+  }
+  absl::StatusOr<core::Hash> root = core::RangeHash(
+      0, events.size(), [&](int level, uint64_t index) { return store->TreeNode(level, index); });
+  ASSERT_THAT(root, IsOk());
+  EXPECT_EQ(*root, store->State().root);
+}
+
+TEST_F(RocksDbEventStoreTest, SavedCheckpointSurvivesReopen) {
+  {
+    std::unique_ptr<RocksDbEventStore> store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    absl::StatusOr<std::optional<std::string>> none = store->LoadCheckpoint();
+    ASSERT_THAT(none, IsOk());
+    EXPECT_FALSE(none->has_value());
+    ASSERT_THAT(store->SaveCheckpoint("signed note bytes"), IsOk());
+  }
+  std::unique_ptr<RocksDbEventStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<std::optional<std::string>> saved = store->LoadCheckpoint();
+  ASSERT_THAT(saved, IsOk());
+  ASSERT_TRUE(saved->has_value());
+  EXPECT_EQ(**saved, "signed note bytes");
+}
+
 TEST_F(RocksDbEventStoreTest, CaseCountGrowsByNewCases) {
   std::unique_ptr<RocksDbEventStore> store = OpenStore();
   ASSERT_NE(store, nullptr);

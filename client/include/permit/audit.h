@@ -92,8 +92,10 @@ absl::StatusOr<uint64_t> ExportLog(Client& client, uint64_t from, uint64_t to,
 absl::StatusOr<VerifyReport> VerifyExport(std::istream& in,
                                           const VerifyOptions& options);
 
-// Verifies a served inclusion proof against the signed checkpoint
-// `checkpoint_note` (whose size must equal the proof's tree size).
+// Checks a served proof on its own terms: the path leads from the leaf (or
+// the old root) to the root it states. Callers must also check that the
+// proof's sizes are the ones they asked for and that its root is a signed
+// one (as `permitctl audit prove` does).
 absl::Status VerifyInclusionProof(const v1::InclusionProof& proof);
 absl::Status VerifyConsistencyProof(const v1::ConsistencyProof& proof);
 
