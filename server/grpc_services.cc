@@ -1,6 +1,8 @@
 // Thin gRPC handlers over CaseManager; see grpc_services.h.
 #include "server/grpc_services.h"
 
+#include <atomic>
+
 #include "absl/strings/str_cat.h"
 #include "core/validation.h"
 #include "server/grpc_status.h"
@@ -59,10 +61,12 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
   }
 
   void OnCancel() override {
+    // Set before taking the lock: a Pump scanning a long filtered range
+    // holds it, and checks this flag between reads.
+    cancelled_ = true;
     bool idle;
     {
       absl::MutexLock lock(&mu_);
-      cancelled_ = true;
       idle = !writing_;
     }
     if (idle) FinishOnce(absl::CancelledError("cancelled by the client"));
@@ -106,6 +110,10 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
       if (cancelled_) error = absl::CancelledError("cancelled by the client");
       response_.Clear();  // keeps the cleared entries for reuse
       while (error.ok()) {
+        if (cancelled_) {
+          error = absl::CancelledError("cancelled by the client");
+          break;
+        }
         const uint64_t limit = watch_ ? manager_->LogSize() : query_.to;
         if (next_ > limit) break;
         CaseManager::LogQuery q = query_;
@@ -169,7 +177,7 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool waiting_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<bool> cancelled_{false};
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   v1::ReadLogResponse response_;  // owned by the in-flight write
 };
