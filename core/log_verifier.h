@@ -13,6 +13,7 @@
 #define PERMIT_CORE_LOG_VERIFIER_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -75,17 +76,49 @@ class LogVerifier {
 
   CompactTree tree_;
   // Re-derived cases live on an arena: millions of small strings are
-  // allocated by bumping a pointer and freed at once.
-  google::protobuf::Arena cases_arena_;
-  absl::flat_hash_map<std::string, v1::Case*> cases_;
+  // allocated by bumping a pointer and freed at once. In large blocks: the
+  // default 8 KiB ones are malloc'ed by the ten thousand, each large enough
+  // to make glibc consolidate its free lists.
+  static google::protobuf::ArenaOptions CasesArenaOptions() {
+    google::protobuf::ArenaOptions o;
+    o.start_block_size = 64 << 10;
+    o.max_block_size = 4 << 20;
+    return o;
+  }
+  google::protobuf::Arena cases_arena_{CasesArenaOptions()};
+  // A re-derived case. A submit's application is usually kept as the raw
+  // bytes it had in the event (copied onto cases_arena_) rather than parsed:
+  // the rules never look inside it, and parsing then copying its many
+  // strings was most of the cost of replaying. The case then holds an empty
+  // application until something needs the full case (Materialized).
+  struct Entry {
+    v1::Case* c = nullptr;
+    mutable const char* app = nullptr;  // set while the application is raw
+    mutable size_t app_size = 0;
+  };
+  // The case of `e` with its application parsed in, if it was kept raw.
+  const v1::Case* Materialized(const Entry& e) const;
+
+  absl::flat_hash_map<std::string, Entry> cases_;
   absl::flat_hash_map<std::string, bool> trusted_;  // partial: unchecked cases
   uint64_t unchecked_cases_ = 0;
   uint64_t replayed_ = 0;
-  // Events are parsed onto a scratch arena that is reset every few
-  // thousand events.
-  google::protobuf::Arena scratch_;
+  // Events are parsed onto a scratch arena that is reset every thousand or
+  // so events. It starts on a block of its own, which Reset keeps, so that
+  // parsing allocates no arena blocks once warm.
+  static constexpr size_t kScratchBlock = 2 << 20;
+  static google::protobuf::ArenaOptions ScratchOptions(char* block) {
+    google::protobuf::ArenaOptions o;
+    o.initial_block = block;
+    o.initial_block_size = kScratchBlock;
+    o.max_block_size = 1 << 20;
+    return o;
+  }
+  std::unique_ptr<char[]> scratch_block_{new char[kScratchBlock]};
+  google::protobuf::Arena scratch_{ScratchOptions(scratch_block_.get())};
   int scratch_events_ = 0;
   std::string buffer_;  // reused serialization buffer
+  std::string stripped_;  // reused: an event's bytes without its application
   bool partial_ = false;
   bool shard_ = false;
   absl::Status failed_;

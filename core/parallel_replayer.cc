@@ -1,6 +1,12 @@
 // Replay on threads of their own; see parallel_replayer.h.
 #include "core/parallel_replayer.h"
 
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include "absl/hash/hash.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
@@ -34,12 +40,20 @@ ParallelReplayer::ParallelReplayer(int shards) {
     auto shard = std::make_unique<Shard>();
     if (shards > 1) shard->verifier.SetShard();
     shard->filling.ends.reserve(kChunkEvents);
+    shard->filling.sequences.reserve(kChunkEvents);
     shard->thread = std::thread(&ParallelReplayer::Loop, shard.get());
     shards_.push_back(std::move(shard));
   }
 }
 
-ParallelReplayer::~ParallelReplayer() { (void)Finish(); }
+ParallelReplayer::~ParallelReplayer() {
+  (void)Drain();
+  for (auto& shard : shards_) {
+    absl::MutexLock lock(&shard->mu);
+    shard->closed = true;
+  }
+  for (auto& shard : shards_) shard->thread.join();
+}
 
 ParallelReplayer::Shard& ParallelReplayer::ShardOf(absl::string_view case_id) {
   if (shards_.size() == 1) return *shards_[0];
@@ -68,31 +82,72 @@ void ParallelReplayer::Push(Shard& shard) {
   } else {
     shard.chunks.push_back(std::move(shard.filling));
   }
-  shard.filling = Chunk();
-  shard.filling.ends.reserve(kChunkEvents);
+  if (!shard.spare.empty()) {
+    shard.filling = std::move(shard.spare.back());
+    shard.spare.pop_back();
+  } else {
+    shard.filling = Chunk();
+    shard.filling.ends.reserve(kChunkEvents);
+    shard.filling.sequences.reserve(kChunkEvents);
+  }
 }
 
 absl::Status ParallelReplayer::Finish() {
   if (finished_) return status_;
   finished_ = true;
-  for (auto& shard : shards_) {
-    if (!shard->filling.ends.empty()) Push(*shard);
-    absl::MutexLock lock(&shard->mu);
-    shard->closed = true;
-  }
-  uint64_t first_bad = 0;
-  for (auto& shard : shards_) {
-    shard->thread.join();
-    absl::MutexLock lock(&shard->mu);
-    if (!shard->status.ok() && (first_bad == 0 || shard->failed_at < first_bad)) {
-      first_bad = shard->failed_at;
-      status_ = shard->status;
-    }
-  }
+  status_ = Drain();
   return status_;
 }
 
+absl::Status ParallelReplayer::Drain() {
+  for (auto& shard : shards_) {
+    if (!shard->filling.ends.empty()) Push(*shard);
+  }
+  uint64_t first_bad = 0;
+  absl::Status status;
+  for (auto& shard : shards_) {
+    absl::MutexLock lock(&shard->mu);
+    Shard* s = shard.get();
+    auto idle = [s]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu) {
+      return (s->chunks.empty() && !s->busy) || !s->status.ok();
+    };
+    shard->mu.Await(absl::Condition(&idle));
+    if (!shard->status.ok() && (first_bad == 0 || shard->failed_at < first_bad)) {
+      first_bad = shard->failed_at;
+      status = shard->status;
+    }
+  }
+  return status;
+}
+
+bool ParallelReplayer::AddSnapshot(absl::string_view id, absl::string_view bytes) {
+  if (failed_) return false;
+  Shard& shard = ShardOf(shards_.size() == 1 ? absl::string_view() : id);
+  Chunk& f = shard.filling;
+  f.snapshots = true;
+  f.data.append(id.data(), id.size());
+  f.data.append(bytes.data(), bytes.size());
+  f.ends.push_back(f.data.size());
+  f.id_sizes.push_back(id.size());
+  f.sequences.push_back(++snapshots_);
+  if (f.ends.size() < kChunkEvents) return true;
+  Push(shard);
+  return !failed_;
+}
+
+absl::Status ParallelReplayer::FinishSnapshots() {
+  absl::Status s = Drain();
+  if (!s.ok()) failed_ = true;
+  return s;
+}
+
 void ParallelReplayer::Loop(Shard* shard) {
+#ifdef __linux__
+  // The caller's thread (reading and hashing) is the pipeline's critical
+  // path and these threads keep up with it on less than a core each: when
+  // the cores are oversubscribed, let them yield to it.
+  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 5);
+#endif
   for (;;) {
     Chunk chunk;
     {
@@ -104,13 +159,18 @@ void ParallelReplayer::Loop(Shard* shard) {
       if (shard->chunks.empty()) return;
       chunk = std::move(shard->chunks.front());
       shard->chunks.pop_front();
+      shard->busy = true;
     }
     size_t begin = 0;
     for (size_t i = 0; i < chunk.ends.size(); ++i) {
-      absl::Status s = shard->verifier.Replay(
-          chunk.sequences[i],
-          absl::string_view(chunk.data).substr(begin, chunk.ends[i] - begin));
+      const absl::string_view entry =
+          absl::string_view(chunk.data).substr(begin, chunk.ends[i] - begin);
       begin = chunk.ends[i];
+      absl::Status s =
+          chunk.snapshots
+              ? shard->verifier.CheckSnapshotBytes(entry.substr(0, chunk.id_sizes[i]),
+                                                   entry.substr(chunk.id_sizes[i]))
+              : shard->verifier.Replay(chunk.sequences[i], entry);
       if (!s.ok()) {
         absl::MutexLock lock(&shard->mu);
         shard->status = s;
@@ -119,6 +179,14 @@ void ParallelReplayer::Loop(Shard* shard) {
         return;
       }
     }
+    chunk.data.clear();
+    chunk.ends.clear();
+    chunk.sequences.clear();
+    chunk.id_sizes.clear();
+    chunk.snapshots = false;
+    absl::MutexLock lock(&shard->mu);
+    shard->busy = false;
+    if (shard->spare.size() < kMaxChunks) shard->spare.push_back(std::move(chunk));
   }
 }
 

@@ -41,6 +41,13 @@ class ParallelReplayer {
   std::vector<std::string> CaseIds() const;
   // DATA_LOSS unless the stored snapshot equals the re-derived case.
   absl::Status CheckSnapshotBytes(absl::string_view id, absl::string_view bytes);
+  // After Finish: queues a stored snapshot to be compared, on the shard
+  // threads, with the re-derived case of its id (as CheckSnapshotBytes).
+  // Returns false once one is found to differ: the caller may stop.
+  bool AddSnapshot(absl::string_view id, absl::string_view bytes);
+  // Waits until every queued snapshot is compared. The error of the first
+  // bad one in the order they were added, if any.
+  absl::Status FinishSnapshots();
   absl::Status CheckSnapshot(const v1::Case& stored);
 
  private:
@@ -48,14 +55,22 @@ class ParallelReplayer {
   struct Chunk {
     std::string data;
     std::vector<size_t> ends;
-    std::vector<uint64_t> sequences;
+    std::vector<uint64_t> sequences;  // for snapshots: 1, 2, ... in order added
+    // Set for a chunk of snapshots: each entry is the case id (of this
+    // size) followed by the snapshot's bytes.
+    bool snapshots = false;
+    std::vector<size_t> id_sizes;
   };
   struct Shard {
     LogVerifier verifier;
     Chunk filling;
     absl::Mutex mu;
     std::deque<Chunk> chunks ABSL_GUARDED_BY(mu);
+    // Replayed chunks, cleared, for the reader to fill again: buffers are
+    // not freed on one thread after being allocated on another.
+    std::vector<Chunk> spare ABSL_GUARDED_BY(mu);
     bool closed ABSL_GUARDED_BY(mu) = false;
+    bool busy ABSL_GUARDED_BY(mu) = false;  // replaying a chunk taken off `chunks`
     absl::Status status ABSL_GUARDED_BY(mu);
     uint64_t failed_at ABSL_GUARDED_BY(mu) = 0;
     std::thread thread;
@@ -65,11 +80,15 @@ class ParallelReplayer {
 
   Shard& ShardOf(absl::string_view case_id);
   void Push(Shard& shard);
+  // Queues every shard's partial chunk and waits until all are replayed or
+  // one has failed; the error of the earliest failure (by sequence).
+  absl::Status Drain();
   static void Loop(Shard* shard);
 
   std::vector<std::unique_ptr<Shard>> shards_;
   bool failed_ = false;
   bool finished_ = false;
+  uint64_t snapshots_ = 0;
   absl::Status status_;
 };
 

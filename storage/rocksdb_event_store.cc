@@ -453,6 +453,9 @@ absl::Status RocksDbEventStore::ReadEvents(
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
   ro.readahead_size = 1 << 20;
+  // A long scan (a replay, a verification) would only evict what the
+  // server's point reads need from the block cache.
+  ro.fill_cache = to - from < 4096;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[kEvents]));
   uint64_t expected = from;
   for (it->Seek(EventKey(from)); it->Valid(); it->Next()) {
@@ -513,6 +516,7 @@ std::unique_ptr<RocksDbEventStore::TreeLevelScanner> RocksDbEventStore::ScanTree
   auto scanner = std::make_unique<TreeLevelScanner>();
   rocksdb::ReadOptions ro;
   ro.readahead_size = 1 << 20;
+  ro.fill_cache = false;
   scanner->it_.reset(db_->NewIterator(ro, handles_[kTree]));
   scanner->level_ = level;
   return scanner;
@@ -546,6 +550,7 @@ absl::Status RocksDbEventStore::ScanCaseSnapshots(
     const std::function<bool(absl::string_view, absl::string_view)>& fn) const {
   rocksdb::ReadOptions ro;
   ro.readahead_size = 1 << 20;
+  ro.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[kCases]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (!fn(View(it->key()), View(it->value()))) break;

@@ -500,5 +500,121 @@ TEST(LogVerifierTest, PartialVerificationStillChecksWhatItCan) {
   }
 }
 
+// --- Applications kept as bytes. --------------------------------------------
+// A submit's application is not parsed during replay; snapshots are still
+// compared in full and FindCase still returns whole cases.
+
+std::string Varint(uint64_t v) {
+  std::string out;
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7F) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+  return out;
+}
+
+// `e` (a submit) serialized with `app` as its application's bytes.
+std::string WithApplicationBytes(v1::Event e, const std::string& app) {
+  e.clear_submit();
+  const std::string submit = "\x0A" + Varint(app.size()) + app;
+  return Bytes(e) + "\x5A" + Varint(submit.size()) + submit;
+}
+
+TEST(LogVerifierTest, CheckSnapshotBytesComparesTheWholeCase) {
+  const std::vector<std::string> bytes = AllBytes(LegalLog());
+  LogVerifier full;
+  for (size_t i = 0; i < bytes.size(); ++i) ASSERT_THAT(full.Add(i + 1, bytes[i]), IsOk());
+  LogVerifier v;
+  for (size_t i = 0; i < bytes.size(); ++i) ASSERT_THAT(v.Add(i + 1, bytes[i]), IsOk());
+
+  for (const char* id : {kA, kB, kC}) {
+    SCOPED_TRACE(id);
+    const v1::Case stored = *full.FindCase(id);
+    ASSERT_TRUE(stored.has_application());
+    EXPECT_THAT(v.CheckSnapshotBytes(id, stored.SerializeAsString()), IsOk());
+
+    std::vector<v1::Case> altered(5, stored);
+    altered[0].mutable_application()->set_destination_country("KP");
+    altered[1].mutable_application()->mutable_end_user()->set_name("Someone Else Entirely Ltd");
+    altered[2].clear_application();
+    altered[3].set_last_reason("another reason altogether");
+    altered[4].set_version(stored.version() + 1);
+    for (size_t i = 0; i < altered.size(); ++i) {
+      absl::Status s = v.CheckSnapshotBytes(id, altered[i].SerializeAsString());
+      EXPECT_THAT(s, StatusIs(absl::StatusCode::kDataLoss)) << "alteration " << i;
+      EXPECT_THAT(std::string(s.message()), HasSubstr(id)) << "alteration " << i;
+    }
+    // Still whole after the slow comparisons.
+    EXPECT_THAT(v.CheckSnapshotBytes(id, stored.SerializeAsString()), IsOk());
+  }
+}
+
+TEST(LogVerifierTest, FindCaseReturnsTheApplication) {
+  const std::vector<std::string> bytes = AllBytes(LegalLog());
+  LogVerifier v;
+  for (size_t i = 0; i < bytes.size(); ++i) ASSERT_THAT(v.Add(i + 1, bytes[i]), IsOk());
+  for (const char* id : {kA, kB, kC}) {
+    SCOPED_TRACE(id);
+    const v1::Case* c = v.FindCase(id);
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->application().SerializeAsString(), ValidApplication().SerializeAsString());
+    // Asking again gives the same.
+    EXPECT_EQ(v.FindCase(id)->application().SerializeAsString(),
+              ValidApplication().SerializeAsString());
+  }
+}
+
+TEST(LogVerifierTest, UnusualApplicationBytesAreParsedAsBefore) {
+  const std::string app = ValidApplication().SerializeAsString();
+  {
+    SCOPED_TRACE("an unknown field is kept");
+    const std::string unknown = app + Varint(99 << 3) + Varint(1);
+    LogVerifier v;
+    ASSERT_THAT(v.Add(1, WithApplicationBytes(Submit(1, kA), unknown)), IsOk());
+    const v1::Case c = *v.FindCase(kA);
+    EXPECT_EQ(c.application().destination_country(), "JP");
+    LogVerifier w;
+    ASSERT_THAT(w.Add(1, WithApplicationBytes(Submit(1, kA), unknown)), IsOk());
+    EXPECT_THAT(w.CheckSnapshotBytes(kA, c.SerializeAsString()), IsOk());
+  }
+  {
+    SCOPED_TRACE("a field given twice: the last wins");
+    const std::string twice = app + "\x22\x02KR";  // destination_country = "KR"
+    LogVerifier v;
+    ASSERT_THAT(v.Add(1, WithApplicationBytes(Submit(1, kA), twice)), IsOk());
+    v1::Case c = *v.FindCase(kA);
+    EXPECT_EQ(c.application().destination_country(), "KR");
+    LogVerifier w;
+    ASSERT_THAT(w.Add(1, WithApplicationBytes(Submit(1, kA), twice)), IsOk());
+    EXPECT_THAT(w.CheckSnapshotBytes(kA, c.SerializeAsString()), IsOk());
+    c.mutable_application()->set_destination_country("JP");
+    EXPECT_THAT(w.CheckSnapshotBytes(kA, c.SerializeAsString()),
+                StatusIs(absl::StatusCode::kDataLoss));
+  }
+  {
+    SCOPED_TRACE("a string that is not UTF-8 does not parse");
+    LogVerifier v;
+    absl::Status s =
+        v.Add(1, WithApplicationBytes(Submit(1, kA), app + std::string("\x22\x01\xC0", 3)));
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kDataLoss));
+    EXPECT_THAT(std::string(s.message()), HasSubstr("do not parse"));
+  }
+  {
+    SCOPED_TRACE("truncated application bytes do not parse");
+    LogVerifier v;
+    absl::Status s =
+        v.Add(1, WithApplicationBytes(Submit(1, kA), app.substr(0, app.size() - 1)));
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kDataLoss));
+  }
+  {
+    SCOPED_TRACE("an empty application");
+    LogVerifier v;
+    ASSERT_THAT(v.Add(1, WithApplicationBytes(Submit(1, kA), "")), IsOk());
+    EXPECT_TRUE(v.FindCase(kA)->has_application());
+    EXPECT_EQ(v.FindCase(kA)->application().ByteSizeLong(), 0u);
+  }
+}
+
 }  // namespace
 }  // namespace permit::testing
