@@ -111,7 +111,10 @@ int main(int argc, char** argv) {
       "                                         (read-only; also while it is served)\n");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() > 1) {
-    if (std::string(args[1]) == "verify" && args.size() == 2) {
+    if (std::string(args[1]) == "verify") {
+      if (args.size() > 2) {
+        return Fail("verify takes no arguments; name the folder with --data DIR");
+      }
       return Verify(absl::GetFlag(FLAGS_data));
     }
     return Fail(absl::StrCat("unknown command \"", args[1],

@@ -2,6 +2,8 @@
 // and docs/storage.md for the layout.
 #include "storage/rocksdb_event_store.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "core/status_macros.h"
 #include "rocksdb/options.h"
@@ -104,6 +106,20 @@ absl::StatusOr<std::unique_ptr<RocksDbEventStore>> RocksDbEventStore::Open(
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const std::string& name : ColumnFamilyNames()) {
     descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  if (store_options.read_only) {
+    // A read-only open needs every family to exist already.
+    std::vector<std::string> existing;
+    rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(options, path, &existing);
+    if (!ls.ok()) return FromRocks(ls, absl::StrCat("opening the audit log in ", path));
+    for (const std::string& name : ColumnFamilyNames()) {
+      if (std::find(existing.begin(), existing.end(), name) == existing.end()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the audit log in ", path, " has no \"", name,
+            "\" column family yet (it was written by an older permitd): start "
+            "permitd on it once to add it, then open it read-only"));
+      }
+    }
   }
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;

@@ -417,6 +417,32 @@ TEST_F(RocksDbEventStoreTest, OpenRebuildsAMissingMerkleTreeFromTheEvents) {
   EXPECT_EQ(*root, store->State().root);
 }
 
+TEST_F(RocksDbEventStoreTest, ReadOnlyOpenOfAnOlderLayoutSaysWhatToDo) {
+  {
+    // A database from before the "tree" family existed.
+    rocksdb::DBOptions options;
+    options.create_if_missing = true;
+    options.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const std::string& name : RocksDbEventStore::ColumnFamilyNames()) {
+      if (name != "tree") descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    rocksdb::DB* raw = nullptr;
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    ASSERT_TRUE(rocksdb::DB::Open(options, dir_.path(), descriptors, &handles, &raw).ok());
+    for (rocksdb::ColumnFamilyHandle* h : handles) raw->DestroyColumnFamilyHandle(h);
+    delete raw;
+  }
+  RocksDbEventStore::Options options;
+  options.read_only = true;
+  absl::StatusOr<std::unique_ptr<RocksDbEventStore>> store =
+      RocksDbEventStore::Open(dir_.path(), options);
+  EXPECT_THAT(store, StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr("\"tree\""));
+  // A read-write open adds it.
+  EXPECT_THAT(RocksDbEventStore::Open(dir_.path()), IsOk());
+}
+
 TEST_F(RocksDbEventStoreTest, SavedCheckpointSurvivesReopen) {
   {
     std::unique_ptr<RocksDbEventStore> store = OpenStore();
