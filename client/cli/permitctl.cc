@@ -91,6 +91,16 @@ google::protobuf::Timestamp ParseDay(const std::string& flag,
   return ts;
 }
 
+// A time to the nanosecond, as RFC 3339 times may give fractions.
+google::protobuf::Timestamp ToTimestamp(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  const int64_t seconds = absl::ToUnixSeconds(t);
+  ts.set_seconds(seconds);
+  ts.set_nanos(static_cast<int32_t>(
+      absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
+  return ts;
+}
+
 // --as-of: a sequence number, or an RFC 3339 time.
 template <typename Request>
 void SetAsOf(const std::string& as_of, Request* r) {
@@ -107,7 +117,7 @@ void SetAsOf(const std::string& as_of, Request* r) {
                                   ": expected a sequence number or an RFC 3339 "
                                   "time such as 2026-11-28T12:00:00Z")};
   }
-  r->mutable_as_of_time()->set_seconds(absl::ToUnixSeconds(t));
+  *r->mutable_as_of_time() = ToTimestamp(t);
 }
 
 google::protobuf::Timestamp ParseTimeFlag(const std::string& flag,
@@ -119,9 +129,7 @@ google::protobuf::Timestamp ParseTimeFlag(const std::string& flag,
                                   ": expected an RFC 3339 time such as "
                                   "2026-11-28T12:00:00Z")};
   }
-  google::protobuf::Timestamp ts;
-  ts.set_seconds(absl::ToUnixSeconds(t));
-  return ts;
+  return ToTimestamp(t);
 }
 
 // Options shared by every action on an existing case.
