@@ -1,5 +1,6 @@
 // permitd: the permit server. Parses flags, prepares dev credentials when
-// asked, starts PermitServer and runs until SIGINT or SIGTERM, then shuts
+// asked, starts PermitServer and runs until SIGINT or SIGTERM (SIGHUP
+// reloads the principals file), then shuts
 // down gracefully (queued actions commit, the log is synced and closed).
 #include <signal.h>
 
@@ -185,6 +186,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   permit::server::ServerOptions options;
@@ -218,7 +220,23 @@ int main(int argc, char** argv) {
   }
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    // SIGHUP: reload the principals. Calls in flight keep the principal they
+    // started with; a file with a mistake is refused and the old one stays.
+    absl::StatusOr<permit::server::PrincipalRegistry> reloaded =
+        permit::server::PrincipalRegistry::Load(principals_file);
+    if (!reloaded.ok()) {
+      std::cerr << "permitd: SIGHUP: kept the current principals: "
+                << reloaded.status().message() << "\n";
+      continue;
+    }
+    const size_t count = reloaded->size();
+    (*server)->ReplacePrincipals(*std::move(reloaded));
+    std::cerr << "permitd: SIGHUP: reloaded " << count << " principals from "
+              << principals_file << "\n";
+  }
   std::cerr << "permitd: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
             << ", shutting down\n";
   (*server)->Shutdown();

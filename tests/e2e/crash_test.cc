@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "permit/client.h"
+#include "tests/e2e/permitd_process.h"
 #include "tests/test_util.h"
 
 namespace permit {
@@ -36,52 +37,6 @@ void Log(const std::string& what) {
 // Hex SHA-256, as the principals file stores tokens.
 std::string Sha256Hex(const std::string& s) { return core::ToHex(core::Sha256(s)); }
 
-class PermitdProcess {
- public:
-  PermitdProcess(std::string data, std::string principals, std::string signing_key,
-                 int port)
-      : data_(std::move(data)),
-        principals_(std::move(principals)),
-        signing_key_(std::move(signing_key)),
-        port_(port) {}
-  ~PermitdProcess() {
-    if (pid_ > 0) Kill(SIGKILL);
-  }
-
-  void Start() {
-    const std::string log = data_ + "/permitd.log";
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* f = freopen(log.c_str(), "a", stderr);
-      (void)f;
-      const std::string listen = "--listen=127.0.0.1:" + std::to_string(port_);
-      const std::string data = "--data=" + data_;
-      const std::string principals = "--principals=" + principals_;
-      const std::string key = "--signing_key=" + signing_key_;
-      execl(PERMITD_PATH, PERMITD_PATH, listen.c_str(), data.c_str(),
-            principals.c_str(), key.c_str(), "--log_origin=crash-test.invalid/log",
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    ASSERT_GT(pid_, 0);
-  }
-
-  // Sends `sig` and reaps the process; returns its wait status.
-  int Kill(int sig) {
-    kill(pid_, sig);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-
- private:
-  std::string data_;
-  std::string principals_;
-  std::string signing_key_;
-  int port_;
-  pid_t pid_ = -1;
-};
 
 struct Ack {
   std::string principal;
@@ -107,7 +62,7 @@ class CrashTest : public ::testing::Test {
     ASSERT_THAT(pem, IsOk());
     std::ofstream(signing_key_) << *pem;
     port_ = testing::FreePort();
-    server_ = std::make_unique<PermitdProcess>(dir_.path() + "/data", principals_,
+    server_ = std::make_unique<testing::PermitdProcess>(dir_.path() + "/data", principals_,
                                                signing_key_, port_);
   }
 
@@ -205,7 +160,7 @@ class CrashTest : public ::testing::Test {
   std::string principals_;
   std::string signing_key_;
   int port_ = 0;
-  std::unique_ptr<PermitdProcess> server_;
+  std::unique_ptr<testing::PermitdProcess> server_;
 };
 
 TEST_F(CrashTest, KilledServerKeepsEveryAcknowledgedAction) {
