@@ -5,6 +5,8 @@
 #include "core/checkpoint.h"
 #include "core/validation.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server_builder.h"
 #include "storage/rocksdb_event_store.h"
 
@@ -43,6 +45,11 @@ absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
   s->audit_service_ = std::make_unique<AuditServiceImpl>(
       s->manager_.get(), s->checkpointer_.get(), s->auth_.get());
 
+  // The standard grpc.health.v1 service (SERVING once the log is open and
+  // checked, NOT_SERVING while shutting down) and server reflection, so
+  // stock gRPC tools can probe, list and call the API.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
                            &s->port_);
@@ -57,12 +64,15 @@ absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
         "cannot listen on ", options.listen,
         " (address in use, or not an address of this host?)"));
   }
+  // The log was opened and checked above: ready.
+  s->grpc_server_->GetHealthCheckService()->SetServingStatus(true);
   return s;
 }
 
 void PermitServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  grpc_server_->GetHealthCheckService()->SetServingStatus(false);
   manager_->Shutdown();
   grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace_));
   grpc_server_->Wait();

@@ -9,6 +9,7 @@
 #include "absl/synchronization/notification.h"
 #include "core/merkle.h"
 #include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "permit/client.h"
@@ -356,6 +357,44 @@ TEST_F(IntegrationTest, ShutdownEndsAnIdleWatch) {
   EXPECT_TRUE(ended.WaitForNotificationWithTimeout(absl::Seconds(10)));
   watcher.join();
   EXPECT_THAT(watch_status, StatusIs(absl::StatusCode::kUnavailable));
+}
+
+TEST_F(IntegrationTest, HealthServiceSaysServingOnceTheLogIsOpen) {
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status s = stub->Check(&ctx, request, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+TEST_F(IntegrationTest, HealthWatchSeesNotServingWhenShutdownBegins) {
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext ctx;
+  grpc::health::v1::HealthCheckRequest request;
+  std::unique_ptr<grpc::ClientReader<grpc::health::v1::HealthCheckResponse>> reader =
+      stub->Watch(&ctx, request);
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  std::thread stopper([&] { server_->Shutdown(); });
+  bool saw_not_serving = false;
+  while (reader->Read(&response)) {
+    if (response.status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING) {
+      saw_not_serving = true;
+      ctx.TryCancel();
+      break;
+    }
+  }
+  reader->Finish();
+  stopper.join();
+  EXPECT_TRUE(saw_not_serving);
 }
 
 TEST_F(IntegrationTest, RetriedSubmitFilesOneCase) {
