@@ -5,14 +5,19 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -57,6 +62,40 @@ bool IsLoopback(absl::string_view listen) {
   }
   host = host.substr(0, host.rfind(':'));
   return host == "localhost" || absl::StartsWith(host, "127.");
+}
+
+int Fail(absl::string_view message);
+
+// Every flag can also come from the environment as PERMIT_<FLAG> (e.g.
+// PERMIT_LISTEN, PERMIT_LOG_ORIGIN); the command line wins. False with
+// `error` set if a variable does not parse.
+bool ApplyEnvironment(int argc, char** argv, std::string* error) {
+  // The flags named on the command line ("--name", "--name=value",
+  // "--noname"); those keep their command-line value.
+  absl::flat_hash_set<std::string> given;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (!absl::ConsumePrefix(&arg, "--") && !absl::ConsumePrefix(&arg, "-")) continue;
+    arg = arg.substr(0, arg.find('='));
+    given.insert(std::string(arg));
+    if (absl::ConsumePrefix(&arg, "no")) given.insert(std::string(arg));
+  }
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (!absl::StrContains(flag->Filename(), "server/main.cc") ||
+        given.contains(std::string(name))) {
+      continue;
+    }
+    const std::string var = absl::StrCat("PERMIT_", absl::AsciiStrToUpper(name));
+    const char* value = std::getenv(var.c_str());
+    if (value == nullptr) continue;
+    std::string why;
+    if (!flag->ParseFrom(value, &why)) {
+      *error = absl::StrCat(var, "=", value, ": ", why);
+      return false;
+    }
+  }
+  return true;
 }
 
 int Fail(absl::string_view message) {
@@ -109,8 +148,13 @@ int main(int argc, char** argv) {
       "  permitd --principals FILE --signing_key KEY --data DIR\n"
       "                                         production\n"
       "  permitd verify --data DIR              check a database folder\n"
-      "                                         (read-only; also while it is served)\n");
+      "                                         (read-only; also while it is served)\n"
+      "\nEvery flag can also be set as PERMIT_<FLAG> in the environment\n"
+      "(e.g. PERMIT_LISTEN=127.0.0.1:7500); the command line wins.\n");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (std::string env_error; !ApplyEnvironment(argc, argv, &env_error)) {
+    return Fail(env_error);
+  }
   if (args.size() > 1) {
     if (std::string(args[1]) == "verify") {
       if (args.size() > 2) {

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -26,10 +27,18 @@ class PermitdProcess {
     if (pid_ > 0) Kill(SIGKILL);
   }
 
+  // Extra environment for the next Start, "NAME=value" each; with
+  // `origin_from_env` the --log_origin flag is left out.
+  void SetEnvironment(std::vector<std::string> env, bool origin_from_env) {
+    env_ = std::move(env);
+    origin_from_env_ = origin_from_env;
+  }
+
   void Start() {
     const std::string log = data_ + "/permitd.log";
     pid_ = fork();
     if (pid_ == 0) {
+      for (std::string& e : env_) putenv(e.data());
       FILE* f = freopen(log.c_str(), "a", stderr);
       (void)f;
       const std::string listen = "--listen=127.0.0.1:" + std::to_string(port_);
@@ -37,7 +46,9 @@ class PermitdProcess {
       const std::string principals = "--principals=" + principals_;
       const std::string key = "--signing_key=" + signing_key_;
       execl(PERMITD_PATH, PERMITD_PATH, listen.c_str(), data.c_str(),
-            principals.c_str(), key.c_str(), "--log_origin=crash-test.invalid/log",
+            principals.c_str(), key.c_str(),
+            origin_from_env_ ? static_cast<char*>(nullptr)
+                             : "--log_origin=crash-test.invalid/log",
             static_cast<char*>(nullptr));
       _exit(127);
     }
@@ -61,6 +72,8 @@ class PermitdProcess {
   std::string principals_;
   std::string signing_key_;
   int port_;
+  std::vector<std::string> env_;
+  bool origin_from_env_ = false;
   pid_t pid_ = -1;
 };
 

@@ -91,3 +91,34 @@ TEST_F(ReloadTest, SighupWithAMalformedFileKeepsTheOldPrincipals) {
 
 }  // namespace
 }  // namespace permit
+
+namespace permit {
+namespace {
+
+TEST(EnvironmentTest, PermitFlagVariablesSetFlags) {
+  TempDir dir;
+  const std::string principals = dir.path() + "/principals.json";
+  std::ofstream(principals) << "{\"principals\": [" << Entry("aud-1", "auditor", "t")
+                            << "]}";
+  const std::string key = dir.path() + "/log-key.pem";
+  std::ofstream(key) << *core::NewSigningKeyPem();
+  const int port = testing::FreePort();
+  testing::PermitdProcess server(dir.path() + "/data", principals, key, port);
+  server.SetEnvironment({"PERMIT_LOG_ORIGIN=env.example/log"}, /*origin_from_env=*/true);
+  server.Start();
+  ClientOptions options;
+  options.address = "127.0.0.1:" + std::to_string(port);
+  options.token = "t";
+  options.max_attempts = 1;
+  absl::StatusOr<v1::SignedCheckpoint> cp;
+  for (int i = 0; i < 200; ++i) {
+    cp = (*Client::Connect(options))->GetCheckpoint();
+    if (cp.ok()) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_THAT(cp, IsOk());
+  EXPECT_EQ(cp->note().substr(0, cp->note().find('\n')), "env.example/log");
+}
+
+}  // namespace
+}  // namespace permit
