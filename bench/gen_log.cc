@@ -49,6 +49,7 @@
 #include "core/checkpoint.h"
 #include "core/merkle.h"
 #include "core/rules.h"
+#include "core/time_util.h"
 #include "core/status_macros.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
@@ -77,15 +78,6 @@ struct Principal {
   std::string org;
   std::string token;
 };
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  const int64_t s = absl::ToUnixSeconds(t);
-  ts.set_seconds(s);
-  ts.set_nanos(static_cast<int32_t>(
-      absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(s))));
-  return ts;
-}
 
 absl::StatusOr<std::string> RandomHex(int bytes) {
   std::string raw(static_cast<size_t>(bytes), '\0');
@@ -290,7 +282,7 @@ class Generator {
     e.set_case_version(current.version() + 1);
     e.set_action(action);
     *e.mutable_actor() = actor;
-    *e.mutable_time() = ToProto(now);
+    *e.mutable_time() = core::ToProtoTime(now);
     e.set_request_id(RequestId());
     e.set_from_state(current.state());
     e.set_to_state(target);
@@ -390,8 +382,8 @@ class Generator {
       }
       case v1::ACTION_APPROVE: {
         v1::ApproveDetails* d = e->mutable_approve();
-        *d->mutable_valid_from() = ToProto(now);
-        *d->mutable_valid_until() = ToProto(
+        *d->mutable_valid_from() = core::ToProtoTime(now);
+        *d->mutable_valid_until() = core::ToProtoTime(
             now + absl::Hours(24 * 30 * c.application().requested_validity_months()));
         d->set_conditions(Chance(0.5) ? "No re-export without prior authorisation."
                                       : "");

@@ -153,9 +153,8 @@ absl::StatusOr<CaseState> Decide(const v1::Case* current, Action action,
 
 namespace {
 
-// ApplyEvent's body. With `movable` set (the event's own application), the
-// application is swapped into the case instead of copied.
-absl::Status Apply(const v1::Event& e, v1::Case* c, v1::Application* movable) {
+// ApplyEvent's body.
+absl::Status Apply(const v1::Event& e, v1::Case* c) {
   auto mismatch = [&](absl::string_view what) {
     return absl::DataLossError(absl::StrCat("event ", e.sequence(), " (case ",
                                             e.case_id(), "): ", what));
@@ -194,11 +193,7 @@ absl::Status Apply(const v1::Event& e, v1::Case* c, v1::Application* movable) {
       if (!e.has_submit()) return mismatch("submit without an application");
       c->set_id(e.case_id());
       c->set_organisation(e.organisation());
-      if (movable != nullptr) {
-        c->mutable_application()->Swap(movable);
-      } else {
-        *c->mutable_application() = e.submit().application();
-      }
+      *c->mutable_application() = e.submit().application();
       c->set_submitted_by(e.actor().principal_id());
       *c->mutable_create_time() = e.time();
       break;
@@ -238,12 +233,7 @@ absl::Status Apply(const v1::Event& e, v1::Case* c, v1::Application* movable) {
 }  // namespace
 
 absl::Status ApplyEvent(const v1::Event& e, v1::Case* c) {
-  return Apply(e, c, nullptr);
-}
-
-absl::Status ApplyEventConsuming(v1::Event* e, v1::Case* c) {
-  return Apply(*e, c,
-               e->has_submit() ? e->mutable_submit()->mutable_application() : nullptr);
+  return Apply(e, c);
 }
 
 absl::string_view StateName(CaseState state) {

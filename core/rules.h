@@ -53,10 +53,6 @@ absl::StatusOr<v1::CaseState> Decide(const v1::Case* current,
 // and returns DATA_LOSS naming the mismatch if it does not, so replaying a
 // stored log also verifies it.
 absl::Status ApplyEvent(const v1::Event& event, v1::Case* c);
-// The same, but may move parts of `event` (the application) into `c`
-// instead of copying them; `event` is then unspecified. For replaying
-// millions of events.
-absl::Status ApplyEventConsuming(v1::Event* event, v1::Case* c);
 
 // Lower-case names used in messages and the CLI: "submitted", "approve",
 // "reviewer".

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "core/time_util.h"
 #include "google/rpc/error_details.pb.h"
 
 namespace permit::core {
@@ -320,15 +321,12 @@ std::vector<FieldViolation> Validate(const v1::ApproveCaseRequest& r,
   Checker c(&v);
   c.RequestId(r.request_id());
   c.CaseRef(r.case_id(), r.expected_version());
-  auto to_time = [](const google::protobuf::Timestamp& t) {
-    return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-  };
   // google.protobuf.Timestamp's range: 0001-01-01 to 9999-12-31 UTC.
   auto in_range = [](const google::protobuf::Timestamp& t) {
     return t.seconds() >= -62135596800 && t.seconds() <= 253402300799 &&
            t.nanos() >= 0 && t.nanos() <= 999999999;
   };
-  absl::Time from = r.has_valid_from() ? to_time(r.valid_from()) : now;
+  absl::Time from = r.has_valid_from() ? FromProtoTime(r.valid_from()) : now;
   if (r.has_valid_from() && !in_range(r.valid_from())) {
     c.Add("valid_from", "not a valid timestamp (years 1 to 9999)");
   }
@@ -337,7 +335,7 @@ std::vector<FieldViolation> Validate(const v1::ApproveCaseRequest& r,
   } else if (!in_range(r.valid_until())) {
     c.Add("valid_until", "not a valid timestamp (years 1 to 9999)");
   } else {
-    absl::Time until = to_time(r.valid_until());
+    absl::Time until = FromProtoTime(r.valid_until());
     if (until <= from) {
       c.Add("valid_until", "must be after valid_from");
     } else if (until <= now) {

@@ -8,21 +8,13 @@
 #include "core/merkle.h"
 #include "core/rules.h"
 #include "core/status_macros.h"
+#include "core/time_util.h"
 #include "core/validation.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 
 namespace permit::server {
 namespace {
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  const int64_t s = absl::ToUnixSeconds(t);
-  ts.set_seconds(s);
-  ts.set_nanos(static_cast<int32_t>(
-      absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(s))));
-  return ts;
-}
 
 // SHA-256 over the action and the request without its request id: two
 // requests with the same id and the same fingerprint are the same request.
@@ -144,9 +136,7 @@ void CaseManager::CommitBatch(std::vector<Command>& batch) {
   // Event times never go backwards, even if the system clock does.
   absl::Time now = options_.clock();
   if (state.last_event_time.has_value()) {
-    const absl::Time last =
-        absl::FromUnixSeconds(state.last_event_time->seconds()) +
-        absl::Nanoseconds(state.last_event_time->nanos());
+    const absl::Time last = core::FromProtoTime(*state.last_event_time);
     if (now < last) now = last;
   }
   uint64_t next_seq = state.tree_size + 1;
@@ -230,12 +220,12 @@ void CaseManager::CommitBatch(std::vector<Command>& batch) {
                                  : current.organisation());
     e.set_action(cmd.action);
     *e.mutable_actor() = cmd.actor;
-    *e.mutable_time() = ToProto(now);
+    *e.mutable_time() = core::ToProtoTime(now);
     e.set_request_id(cmd.request_id);
     e.set_from_state(current.state());
     e.set_to_state(*target);
     if (cmd.default_valid_from) {
-      *e.mutable_approve()->mutable_valid_from() = ToProto(now);
+      *e.mutable_approve()->mutable_valid_from() = core::ToProtoTime(now);
     }
     v1::Case next = current;
     if (absl::Status s = core::ApplyEvent(e, &next); !s.ok()) {
@@ -423,13 +413,9 @@ absl::StatusOr<v1::Case> CaseManager::CaseAtVersion(absl::string_view case_id,
 
 namespace {
 
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
 bool InAsOf(const v1::Event& e, const AsOf& as_of) {
   return (as_of.sequence == 0 || e.sequence() <= as_of.sequence) &&
-         (!as_of.time.has_value() || FromProto(e.time()) <= *as_of.time);
+         (!as_of.time.has_value() || core::FromProtoTime(e.time()) <= *as_of.time);
 }
 
 }  // namespace
@@ -662,8 +648,8 @@ absl::StatusOr<uint64_t> CaseManager::ReadLog(
     if ((actor.role() == v1::ROLE_EXPORTER && e.organisation() != actor.organisation()) ||
         (!q.actor.empty() && e.actor().principal_id() != q.actor) ||
         (q.action != v1::ACTION_UNSPECIFIED && e.action() != q.action) ||
-        (q.start_time.has_value() && FromProto(e.time()) < *q.start_time) ||
-        (q.end_time.has_value() && FromProto(e.time()) >= *q.end_time)) {
+        (q.start_time.has_value() && core::FromProtoTime(e.time()) < *q.start_time) ||
+        (q.end_time.has_value() && core::FromProtoTime(e.time()) >= *q.end_time)) {
       out->mutable_entries()->RemoveLast();
       return absl::OkStatus();
     }

@@ -4,6 +4,7 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
+#include "core/time_util.h"
 #include "core/validation.h"
 #include "server/grpc_status.h"
 
@@ -129,6 +130,7 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
         if (response_.entries_size() > 0) break;
       }
       if (!error.ok()) {
+        // Finished below with the error.
       } else if (response_.entries_size() > 0) {
         writing_ = true;
         write = true;
@@ -182,10 +184,6 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
   v1::ReadLogResponse response_;  // owned by the in-flight write
 };
 
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
 absl::StatusOr<AsOf> ParseAsOf(uint64_t sequence, bool has_time,
                                const google::protobuf::Timestamp& time) {
   if (sequence != 0 && has_time) {
@@ -194,7 +192,7 @@ absl::StatusOr<AsOf> ParseAsOf(uint64_t sequence, bool has_time,
   }
   AsOf as_of;
   as_of.sequence = sequence;
-  if (has_time) as_of.time = FromProto(time);
+  if (has_time) as_of.time = core::FromProtoTime(time);
   return as_of;
 }
 
@@ -351,8 +349,8 @@ grpc::ServerWriteReactor<v1::ReadLogResponse>* AuditServiceImpl::ReadLog(
   q.actor = request->actor();
   q.action = request->action();
   q.bytes_only = request->bytes_only();
-  if (request->has_start_time()) q.start_time = FromProto(request->start_time());
-  if (request->has_end_time()) q.end_time = FromProto(request->end_time());
+  if (request->has_start_time()) q.start_time = core::FromProtoTime(request->start_time());
+  if (request->has_end_time()) q.end_time = core::FromProtoTime(request->end_time());
   if (absl::Status s = manager_->CheckLogQuery(*actor, q); !s.ok()) {
     return new FailedStream(s);
   }

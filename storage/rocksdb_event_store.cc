@@ -63,7 +63,9 @@ std::string RequestKey(absl::string_view principal, absl::string_view request_id
 }
 
 // Maps a RocksDB failure to the code that tells the caller what to do.
+// OK stays OK, so call sites can return it directly.
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
   std::string msg = absl::StrCat(what, ": ", s.ToString());
   if (s.IsCorruption()) return absl::DataLossError(msg);
   if (s.IsNotFound()) return absl::NotFoundError(msg);
@@ -259,7 +261,7 @@ absl::Status RocksDbEventStore::BackfillTree() {
   rocksdb::WriteOptions wo;
   wo.sync = true;
   rocksdb::Status s2 = db_->Write(wo, &wb);
-  return s2.ok() ? absl::OkStatus() : FromRocks(s2, "writing the Merkle tree");
+  return FromRocks(s2, "writing the Merkle tree");
 }
 
 absl::Status RocksDbEventStore::Append(const std::vector<PendingEvent>& batch,
@@ -571,8 +573,7 @@ absl::Status RocksDbEventStore::ScanCaseSnapshots(
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (!fn(View(it->key()), View(it->value()))) break;
   }
-  return it->status().ok() ? absl::OkStatus()
-                           : FromRocks(it->status(), "reading case snapshots");
+  return FromRocks(it->status(), "reading case snapshots");
 }
 
 absl::Status RocksDbEventStore::SaveCheckpoint(absl::string_view bytes) {
@@ -581,7 +582,7 @@ absl::Status RocksDbEventStore::SaveCheckpoint(absl::string_view bytes) {
   wo.sync = true;
   rocksdb::Status s = db_->Put(wo, handles_[kMeta], "checkpoint",
                                rocksdb::Slice(bytes.data(), bytes.size()));
-  return s.ok() ? absl::OkStatus() : FromRocks(s, "saving the signed checkpoint");
+  return FromRocks(s, "saving the signed checkpoint");
 }
 
 absl::StatusOr<std::optional<std::string>> RocksDbEventStore::LoadCheckpoint() const {

@@ -128,12 +128,7 @@ PERMIT_ACTION(WithdrawCase)
 absl::StatusOr<v1::Case> Client::GetCase(const std::string& case_id) {
   v1::GetCaseRequest request;
   request.set_case_id(case_id);
-  return Call<v1::GetCaseRequest, v1::Case>(
-      request,
-      [this](grpc::ClientContext* c, const v1::GetCaseRequest& r, v1::Case* out) {
-        return cases_->GetCase(c, r, out);
-      },
-      true);
+  return GetCase(request);
 }
 
 absl::StatusOr<v1::Case> Client::GetCase(const v1::GetCaseRequest& request) {
@@ -203,13 +198,7 @@ absl::StatusOr<v1::GetCaseHistoryResponse> Client::GetCaseHistory(
     const std::string& case_id) {
   v1::GetCaseHistoryRequest request;
   request.set_case_id(case_id);
-  return Call<v1::GetCaseHistoryRequest, v1::GetCaseHistoryResponse>(
-      request,
-      [this](grpc::ClientContext* c, const v1::GetCaseHistoryRequest& r,
-             v1::GetCaseHistoryResponse* out) {
-        return cases_->GetCaseHistory(c, r, out);
-      },
-      true);
+  return GetCaseHistory(request);
 }
 
 absl::StatusOr<v1::LogHead> Client::GetLogHead() {

@@ -210,6 +210,25 @@ stop_permitd() {
 VALID_UNTIL=$(date -u -d '+1 year' +%F)
 [[ -n "$TRANSCRIPT" ]] && : >"$TRANSCRIPT"
 
+# permitd refuses to start, saying why, when it is misconfigured (each of
+# these exits before it opens the data folder or listens).
+BAD="$WORK/bad-start"
+expect_exit 1 "$PERMITD" --dev --listen 0.0.0.0:1 --data "$BAD"
+err_has "loopback only"
+expect_exit 1 "$PERMITD" --dev --principals /nonexistent --data "$BAD"
+err_has "drop --principals"
+expect_exit 1 "$PERMITD" --listen 127.0.0.1:1 --data "$BAD"
+err_has "no principals"
+printf '{"principals": [{"id": "a", "role": "auditor", "token_sha256": "%064d"}]}' 0 \
+  >"$WORK/p.json"
+expect_exit 1 "$PERMITD" --listen 127.0.0.1:1 --data "$BAD" --principals "$WORK/p.json"
+err_has "no log signing key"
+expect_exit 1 "$PERMITD" --listen 127.0.0.1:1 --data "$BAD" --principals "$WORK/p.json" \
+  --signing_key "$WORK/p.json"
+err_has "no log origin"
+expect_exit 1 env PERMIT_DEV=maybe "$PERMITD"
+err_has "PERMIT_DEV=maybe"
+
 start_permitd
 grep -qF "0 events in the audit log" "$WORK/permitd.err" ||
   fail "a fresh permitd should report an empty audit log"

@@ -451,7 +451,7 @@ TEST_F(CaseManagerTest, TwoActionsOnOneCaseInOneBatch) {
   EXPECT_EQ(now->reviewed_by(), winner);
 }
 
-TEST_F(CaseManagerTest, FailedWriteAnswersNoOkAndStopsWrites) {
+TEST_F(CaseManagerTest, FailedWriteAnswersNoOkAndWritesNothing) {
   ASSERT_THAT(Submit(), IsOk());
   store_->fail = true;
   EXPECT_THAT(Submit(), StatusIs(absl::StatusCode::kUnavailable));
