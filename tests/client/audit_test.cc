@@ -46,6 +46,7 @@
 #include "permit/client.h"
 #include "server/auth.h"
 #include "server/server.h"
+#include "tests/server/test_principals.h"
 #include "tests/test_util.h"
 
 namespace permit {
@@ -129,8 +130,7 @@ class Permitd {
     if (!server.ok()) return nullptr;
     auto d = std::make_unique<Permitd>();
     d->server_ = *std::move(server);
-    for (const char* id :
-         {"exp-acme", "exp-globex", "rev-1", "rev-2", "aud-1"}) {
+    for (const auto& [id, role, org] : testing::TestPrincipalList()) {
       ClientOptions c;
       c.address = absl::StrCat("127.0.0.1:", d->server_->port());
       c.token = std::string("token-") + id;
@@ -261,23 +261,7 @@ class Permitd {
 class AuditTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string json = "{\"principals\": [";
-    const std::vector<std::array<std::string, 3>> principals = {
-        {"exp-acme", "exporter", "acme"},
-        {"exp-globex", "exporter", "globex"},
-        {"rev-1", "reviewer", ""},
-        {"rev-2", "reviewer", ""},
-        {"aud-1", "auditor", ""}};
-    for (size_t i = 0; i < principals.size(); ++i) {
-      const auto& [id, role, org] = principals[i];
-      json += (i ? "," : "") + std::string("{\"id\":\"") + id +
-              "\",\"role\":\"" + role + "\"" +
-              (org.empty() ? "" : ",\"org\":\"" + org + "\"") +
-              ",\"token_sha256\":\"" + server::TokenSha256Hex("token-" + id) +
-              "\"}";
-    }
-    json += "]}";
-    absl::StatusOr<PrincipalRegistry> registry = PrincipalRegistry::Parse(json);
+    absl::StatusOr<PrincipalRegistry> registry = testing::TestPrincipals();
     ASSERT_THAT(registry, IsOk());
     registry_ = *std::move(registry);
     absl::StatusOr<std::string> pem = core::NewSigningKeyPem();

@@ -17,6 +17,7 @@
 #include "rocksdb/options.h"
 #include "server/server.h"
 #include "storage/rocksdb_event_store.h"
+#include "tests/server/test_principals.h"
 #include "tests/test_util.h"
 
 namespace permit::server {
@@ -33,21 +34,8 @@ using ::testing::SizeIs;
 class IntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string json = "{\"principals\": [";
-    const std::vector<std::array<std::string, 3>> principals = {
-        {"exp-acme", "exporter", "acme"},
-        {"exp-globex", "exporter", "globex"},
-        {"rev-1", "reviewer", ""},
-        {"rev-2", "reviewer", ""},
-        {"aud-1", "auditor", ""}};
-    for (size_t i = 0; i < principals.size(); ++i) {
-      const auto& [id, role, org] = principals[i];
-      json += (i ? "," : "") + std::string("{\"id\":\"") + id + "\",\"role\":\"" +
-              role + "\"" + (org.empty() ? "" : ",\"org\":\"" + org + "\"") +
-              ",\"token_sha256\":\"" + TokenSha256Hex("token-" + id) + "\"}";
-    }
-    json += "]}";
-    absl::StatusOr<PrincipalRegistry> registry = PrincipalRegistry::Parse(json);
+    const auto& principals = testing::TestPrincipalList();
+    absl::StatusOr<PrincipalRegistry> registry = testing::TestPrincipals();
     ASSERT_THAT(registry, IsOk());
     registry_ = *std::move(registry);
     absl::StatusOr<std::unique_ptr<PermitServer>> server =

@@ -31,6 +31,7 @@
 #include "rocksdb/options.h"
 #include "server/server.h"
 #include "storage/rocksdb_event_store.h"
+#include "tests/server/test_principals.h"
 #include "tests/test_util.h"
 
 namespace permit::server {
@@ -132,22 +133,7 @@ class VerifyDatabaseTest : public ::testing::Test {
   static constexpr uint64_t kEvents = 10;
 
   void SetUp() override {
-    std::string json = "{\"principals\": [";
-    const std::vector<std::array<std::string, 3>> principals = {
-        {"exp-acme", "exporter", "acme"},
-        {"exp-globex", "exporter", "globex"},
-        {"rev-1", "reviewer", ""},
-        {"rev-2", "reviewer", ""},
-        {"aud-1", "auditor", ""}};
-    for (size_t i = 0; i < principals.size(); ++i) {
-      const auto& [id, role, org] = principals[i];
-      json += (i ? "," : "") + std::string("{\"id\":\"") + id +
-              "\",\"role\":\"" + role + "\"" +
-              (org.empty() ? "" : ",\"org\":\"" + org + "\"") +
-              ",\"token_sha256\":\"" + TokenSha256Hex("token-" + id) + "\"}";
-    }
-    json += "]}";
-    absl::StatusOr<PrincipalRegistry> registry = PrincipalRegistry::Parse(json);
+    absl::StatusOr<PrincipalRegistry> registry = testing::TestPrincipals();
     ASSERT_THAT(registry, IsOk());
     registry_ = *std::move(registry);
 
@@ -184,8 +170,7 @@ class VerifyDatabaseTest : public ::testing::Test {
         PermitServer::Start(std::move(options));
     ASSERT_THAT(server, IsOk());
     server_ = *std::move(server);
-    for (const char* id :
-         {"exp-acme", "exp-globex", "rev-1", "rev-2", "aud-1"}) {
+    for (const auto& [id, role, org] : testing::TestPrincipalList()) {
       ClientOptions c;
       c.address = "127.0.0.1:" + std::to_string(server_->port());
       c.token = std::string("token-") + id;
