@@ -96,7 +96,9 @@ class EventStore {
 
   // The latest signed checkpoint (opaque bytes), kept beside the log (not
   // in it, and not part of the tree) so that a restarted server can refuse
-  // to sign a history that diverges from what it signed before. Synced.
+  // to sign a history that diverges from what it signed before. Durable
+  // with the next synced Append or on close; an older one may survive a
+  // crash.
   virtual absl::Status SaveCheckpoint(absl::string_view bytes) = 0;
   virtual absl::StatusOr<std::optional<std::string>> LoadCheckpoint() const = 0;
 };

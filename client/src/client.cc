@@ -87,19 +87,20 @@ void Client::Prepare(grpc::ClientContext* ctx, bool with_deadline) const {
   }
 }
 
-template <typename Request, typename Response, typename Rpc>
-absl::StatusOr<Response> Client::Call(const Request& request, Rpc rpc,
-                                      bool retry) {
+template <typename Stub, typename Request, typename Response>
+absl::StatusOr<Response> Client::Call(
+    Stub* stub,
+    grpc::Status (Stub::*rpc)(grpc::ClientContext*, const Request&, Response*),
+    const Request& request) {
   absl::Duration backoff = options_.initial_backoff;
   for (int attempt = 1;; ++attempt) {
     grpc::ClientContext ctx;
     Prepare(&ctx, /*with_deadline=*/true);
     Response response;
-    grpc::Status s = rpc(&ctx, request, &response);
+    grpc::Status s = (stub->*rpc)(&ctx, request, &response);
     if (s.ok()) return response;
-    if (!retry || !Transient(s) || attempt >= options_.max_attempts) {
-      return FromGrpc(s);
-    }
+    // Reads are safe to repeat, and so are actions: they carry a request id.
+    if (!Transient(s) || attempt >= options_.max_attempts) return FromGrpc(s);
     absl::SleepFor(backoff);
     backoff *= 2;
   }
@@ -108,11 +109,7 @@ absl::StatusOr<Response> Client::Call(const Request& request, Rpc rpc,
 #define PERMIT_ACTION(Method)                                                  \
   absl::StatusOr<v1::Case> Client::Method(v1::Method##Request request) {       \
     if (request.request_id().empty()) request.set_request_id(NewRequestId()); \
-    return Call<v1::Method##Request, v1::Case>(                                \
-        request,                                                               \
-        [this](grpc::ClientContext* c, const v1::Method##Request& r,           \
-               v1::Case* out) { return cases_->Method(c, r, out); },           \
-        /*retry=*/true);                                                       \
+    return Call(cases_.get(), &v1::CaseService::Stub::Method, request);        \
   }
 
 PERMIT_ACTION(SubmitCase)
@@ -132,66 +129,7 @@ absl::StatusOr<v1::Case> Client::GetCase(const std::string& case_id) {
 }
 
 absl::StatusOr<v1::Case> Client::GetCase(const v1::GetCaseRequest& request) {
-  return Call<v1::GetCaseRequest, v1::Case>(
-      request,
-      [this](grpc::ClientContext* c, const v1::GetCaseRequest& r, v1::Case* out) {
-        return cases_->GetCase(c, r, out);
-      },
-      true);
-}
-
-absl::StatusOr<v1::GetCaseHistoryResponse> Client::GetCaseHistory(
-    const v1::GetCaseHistoryRequest& request) {
-  return Call<v1::GetCaseHistoryRequest, v1::GetCaseHistoryResponse>(
-      request,
-      [this](grpc::ClientContext* c, const v1::GetCaseHistoryRequest& r,
-             v1::GetCaseHistoryResponse* out) {
-        return cases_->GetCaseHistory(c, r, out);
-      },
-      true);
-}
-
-absl::StatusOr<v1::SignedCheckpoint> Client::GetCheckpoint() {
-  return Call<v1::GetCheckpointRequest, v1::SignedCheckpoint>(
-      v1::GetCheckpointRequest(),
-      [this](grpc::ClientContext* c, const v1::GetCheckpointRequest& r,
-             v1::SignedCheckpoint* out) { return audit_->GetCheckpoint(c, r, out); },
-      true);
-}
-
-absl::StatusOr<v1::InclusionProof> Client::GetInclusionProof(uint64_t sequence,
-                                                             uint64_t tree_size) {
-  v1::GetInclusionProofRequest request;
-  request.set_sequence(sequence);
-  request.set_tree_size(tree_size);
-  return Call<v1::GetInclusionProofRequest, v1::InclusionProof>(
-      request,
-      [this](grpc::ClientContext* c, const v1::GetInclusionProofRequest& r,
-             v1::InclusionProof* out) { return audit_->GetInclusionProof(c, r, out); },
-      true);
-}
-
-absl::StatusOr<v1::ConsistencyProof> Client::GetConsistencyProof(uint64_t old_size,
-                                                                 uint64_t new_size) {
-  v1::GetConsistencyProofRequest request;
-  request.set_old_size(old_size);
-  request.set_new_size(new_size);
-  return Call<v1::GetConsistencyProofRequest, v1::ConsistencyProof>(
-      request,
-      [this](grpc::ClientContext* c, const v1::GetConsistencyProofRequest& r,
-             v1::ConsistencyProof* out) {
-        return audit_->GetConsistencyProof(c, r, out);
-      },
-      true);
-}
-
-absl::StatusOr<v1::ListCasesResponse> Client::ListCases(
-    const v1::ListCasesRequest& request) {
-  return Call<v1::ListCasesRequest, v1::ListCasesResponse>(
-      request,
-      [this](grpc::ClientContext* c, const v1::ListCasesRequest& r,
-             v1::ListCasesResponse* out) { return cases_->ListCases(c, r, out); },
-      true);
+  return Call(cases_.get(), &v1::CaseService::Stub::GetCase, request);
 }
 
 absl::StatusOr<v1::GetCaseHistoryResponse> Client::GetCaseHistory(
@@ -201,12 +139,40 @@ absl::StatusOr<v1::GetCaseHistoryResponse> Client::GetCaseHistory(
   return GetCaseHistory(request);
 }
 
+absl::StatusOr<v1::GetCaseHistoryResponse> Client::GetCaseHistory(
+    const v1::GetCaseHistoryRequest& request) {
+  return Call(cases_.get(), &v1::CaseService::Stub::GetCaseHistory, request);
+}
+
+absl::StatusOr<v1::ListCasesResponse> Client::ListCases(
+    const v1::ListCasesRequest& request) {
+  return Call(cases_.get(), &v1::CaseService::Stub::ListCases, request);
+}
+
 absl::StatusOr<v1::LogHead> Client::GetLogHead() {
-  return Call<v1::GetLogHeadRequest, v1::LogHead>(
-      v1::GetLogHeadRequest(),
-      [this](grpc::ClientContext* c, const v1::GetLogHeadRequest& r,
-             v1::LogHead* out) { return audit_->GetLogHead(c, r, out); },
-      true);
+  return Call(audit_.get(), &v1::AuditService::Stub::GetLogHead,
+              v1::GetLogHeadRequest());
+}
+
+absl::StatusOr<v1::SignedCheckpoint> Client::GetCheckpoint() {
+  return Call(audit_.get(), &v1::AuditService::Stub::GetCheckpoint,
+              v1::GetCheckpointRequest());
+}
+
+absl::StatusOr<v1::InclusionProof> Client::GetInclusionProof(uint64_t sequence,
+                                                             uint64_t tree_size) {
+  v1::GetInclusionProofRequest request;
+  request.set_sequence(sequence);
+  request.set_tree_size(tree_size);
+  return Call(audit_.get(), &v1::AuditService::Stub::GetInclusionProof, request);
+}
+
+absl::StatusOr<v1::ConsistencyProof> Client::GetConsistencyProof(uint64_t old_size,
+                                                                 uint64_t new_size) {
+  v1::GetConsistencyProofRequest request;
+  request.set_old_size(old_size);
+  request.set_new_size(new_size);
+  return Call(audit_.get(), &v1::AuditService::Stub::GetConsistencyProof, request);
 }
 
 namespace {

@@ -114,8 +114,12 @@ class Client {
  private:
   explicit Client(ClientOptions options);
 
-  template <typename Request, typename Response, typename Rpc>
-  absl::StatusOr<Response> Call(const Request& request, Rpc rpc, bool retry);
+  // One unary call, retried with backoff on transient failures.
+  template <typename Stub, typename Request, typename Response>
+  absl::StatusOr<Response> Call(
+      Stub* stub,
+      grpc::Status (Stub::*rpc)(grpc::ClientContext*, const Request&, Response*),
+      const Request& request);
   void Prepare(grpc::ClientContext* ctx, bool with_deadline) const;
 
   const ClientOptions options_;
