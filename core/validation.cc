@@ -53,6 +53,15 @@ bool InList(absl::string_view list, absl::string_view code, size_t len) {
   return false;
 }
 
+// At most the first `max` bytes of `s`, cut back to a character boundary:
+// quoted in a violation, a client's text must stay valid UTF-8, or the
+// google.rpc.BadRequest carrying it (proto3 strings) would not parse.
+absl::string_view Quote(absl::string_view s, size_t max) {
+  if (s.size() <= max) return s;
+  while (max > 0 && (static_cast<unsigned char>(s[max]) & 0xC0) == 0x80) --max;
+  return s.substr(0, max);
+}
+
 // Collects violations under a common path prefix.
 class Checker {
  public:
@@ -125,7 +134,7 @@ class Checker {
     if (case_id.empty()) {
       Add("case_id", "required");
     } else if (!IsCaseId(case_id)) {
-      Add("case_id", absl::StrCat("\"", case_id.substr(0, 64),
+      Add("case_id", absl::StrCat("\"", Quote(case_id, 64),
                                   "\" is not a case id like PRM-2026-000042"));
     }
     if (expected_version <= 0) {
@@ -262,7 +271,7 @@ std::vector<FieldViolation> ValidateApplication(const v1::Application& app,
       const v1::Money& m = g.value();
       if (!IsCurrencyCode(m.currency_code())) {
         c.Add(p + ".value.currency_code",
-              absl::StrCat("\"", m.currency_code().substr(0, 8),
+              absl::StrCat("\"", Quote(m.currency_code(), 8),
                            "\" is not an ISO 4217 currency code such as \"EUR\""));
       }
       if (m.units() < 0 || m.nanos() < 0 || m.nanos() > 999999999) {

@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake pkg-config
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
-  libabsl-dev librocksdb-dev libssl-dev libcli11-dev
-  libgtest-dev libgmock-dev
+  libabsl-dev librocksdb-dev libssl-dev libcli11-dev prometheus-cpp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
   python3
+  python3-yaml systemd   # scripts/check-deploy.sh
 )
 
 missing=()

@@ -75,7 +75,12 @@ absl::StatusOr<PrincipalRegistry> PrincipalRegistry::Parse(absl::string_view jso
         hash.find_first_not_of("0123456789abcdef") != std::string::npos) {
       return bad("token_sha256", "must be 64 hex digits (SHA-256 of the token)");
     }
-    if (!reg.by_hash_.emplace(hash, std::move(actor)).second) {
+    for (unsigned char ch : p.cert_subject()) {
+      if (ch < 0x20 || ch == 0x7f) return bad("cert_subject", "control character");
+    }
+    if (!p.cert_subject().empty()) reg.binds_certificates_ = true;
+    if (!reg.by_hash_.emplace(hash, Entry{std::move(actor), p.cert_subject()})
+             .second) {
       return bad("token_sha256", "the same token is given to two principals");
     }
   }
@@ -99,7 +104,7 @@ absl::StatusOr<PrincipalRegistry> PrincipalRegistry::Load(const std::string& pat
 }
 
 absl::StatusOr<v1::Actor> PrincipalRegistry::Authenticate(
-    absl::string_view authorization) const {
+    absl::string_view authorization, const PeerCertificate& peer) const {
   if (authorization.empty()) {
     return absl::UnauthenticatedError(
         "no credentials: send the metadata 'authorization: Bearer <token>'");
@@ -114,7 +119,24 @@ absl::StatusOr<v1::Actor> PrincipalRegistry::Authenticate(
   if (it == by_hash_.end()) {
     return absl::UnauthenticatedError("unknown token");
   }
-  return it->second;
+  const Entry& entry = it->second;
+  if (!entry.cert_subject.empty()) {
+    const std::string& want = entry.cert_subject;
+    if (!peer.present()) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          "principal ", entry.actor.principal_id(),
+          " must also present its client certificate (mutual TLS)"));
+    }
+    bool match = peer.subject == want || peer.common_name == want;
+    for (const std::string& name : peer.alt_names) match = match || name == want;
+    if (!match) {
+      return absl::UnauthenticatedError(
+          absl::StrCat("the client certificate (", peer.subject,
+                       ") is not the one bound to principal ",
+                       entry.actor.principal_id()));
+    }
+  }
+  return entry.actor;
 }
 
 }  // namespace permit::server

@@ -49,6 +49,7 @@ CaseManager::CaseManager(std::unique_ptr<storage::EventStore> store,
                          Options options)
     : store_(std::move(store)), options_(std::move(options)) {
   const uint64_t initial_size = store_->State().tree_size;
+  initial_size_ = initial_size;
   {
     absl::MutexLock lock(&notify_mu_);
     committed_size_ = initial_size;
@@ -73,7 +74,8 @@ void CaseManager::Shutdown() {
   stopping_ = true;
 }
 
-void CaseManager::Enqueue(Command cmd) {
+void CaseManager::Enqueue(Command cmd, absl::Time deadline) {
+  cmd.deadline = deadline;
   {
     absl::MutexLock lock(&mu_);
     if (!stopping_) {
@@ -100,7 +102,22 @@ void CaseManager::WriterLoop() {
         queue_.pop_front();
       }
     }
-    CommitBatch(batch);
+    // An action whose caller has given up (its deadline passed while it
+    // waited) is dropped before it is decided: nothing is written, and the
+    // caller, who sees DEADLINE_EXCEEDED, may retry with the same request id.
+    const absl::Time now = absl::Now();
+    std::vector<Command> live;
+    live.reserve(batch.size());
+    for (Command& cmd : batch) {
+      if (cmd.deadline < now) {
+        cmd.done(absl::DeadlineExceededError(
+            "the call's deadline passed before the action was committed; "
+            "nothing was written (retry with the same request id)"));
+      } else {
+        live.push_back(std::move(cmd));
+      }
+    }
+    if (!live.empty()) CommitBatch(live);
   }
   absl::MutexLock lock(&notify_mu_);
   writer_done_ = true;
@@ -251,7 +268,9 @@ void CaseManager::CommitBatch(std::vector<Command>& batch) {
     if (is_submit) ++new_cases;
   }
 
+  const absl::Time append_start = absl::Now();
   const absl::Status written = store_->Append(pending, new_cases);
+  const absl::Duration sync_latency = absl::Now() - append_start;
   for (size_t i = 0; i < batch.size(); ++i) {
     if (pending_of[i] >= 0) {
       if (written.ok()) {
@@ -270,6 +289,15 @@ void CaseManager::CommitBatch(std::vector<Command>& batch) {
   if (written.ok() && !pending.empty()) {
     absl::MutexLock lock(&notify_mu_);
     committed_size_ = next_seq - 1;
+  }
+  if (options_.on_commit && !pending.empty()) {
+    CommitStats stats;
+    stats.actions = batch.size();
+    stats.events = &pending;
+    stats.sync_latency = sync_latency;
+    stats.status = written;
+    stats.log_size = written.ok() ? next_seq - 1 : state.tree_size;
+    options_.on_commit(stats);
   }
 }
 
@@ -304,7 +332,7 @@ bool Invalid(const std::vector<core::FieldViolation>& v,
 }  // namespace
 
 void CaseManager::Submit(const v1::Actor& actor, const v1::SubmitCaseRequest& r,
-                         Done done) {
+                         Done done, absl::Time deadline) {
   if (Invalid(core::Validate(r), done)) return;
   Command cmd;
   cmd.actor = actor;
@@ -313,22 +341,22 @@ void CaseManager::Submit(const v1::Actor& actor, const v1::SubmitCaseRequest& r,
   cmd.fingerprint = Fingerprint(cmd.action, r);
   *cmd.details.mutable_submit()->mutable_application() = r.application();
   cmd.done = std::move(done);
-  Enqueue(std::move(cmd));
+  Enqueue(std::move(cmd), deadline);
 }
 
 void CaseManager::Review(const v1::Actor& actor, const v1::ReviewCaseRequest& r,
-                         Done done) {
+                         Done done, absl::Time deadline) {
   if (Invalid(core::Validate(r), done)) return;
   Command cmd = NewCommand(actor, v1::ACTION_REVIEW, r);
   cmd.fingerprint = Fingerprint(cmd.action, r);
   cmd.details.mutable_review()->set_recommendation(r.recommendation());
   cmd.details.mutable_review()->set_findings(r.findings());
   cmd.done = std::move(done);
-  Enqueue(std::move(cmd));
+  Enqueue(std::move(cmd), deadline);
 }
 
 void CaseManager::Approve(const v1::Actor& actor,
-                          const v1::ApproveCaseRequest& r, Done done) {
+                          const v1::ApproveCaseRequest& r, Done done, absl::Time deadline) {
   if (Invalid(core::Validate(r, options_.clock()), done)) {
     return;
   }
@@ -343,7 +371,7 @@ void CaseManager::Approve(const v1::Actor& actor,
   *d->mutable_valid_until() = r.valid_until();
   d->set_conditions(r.conditions());
   cmd.done = std::move(done);
-  Enqueue(std::move(cmd));
+  Enqueue(std::move(cmd), deadline);
 }
 
 namespace {
@@ -355,15 +383,15 @@ void FillReason(const R& r, v1::Event* details) {
 
 }  // namespace
 
-#define PERMIT_REASON_ACTION(Method, Request, ActionValue)                   \
-  void CaseManager::Method(const v1::Actor& actor, const v1::Request& r,     \
-                           Done done) {                                      \
-    if (Invalid(core::Validate(r), done)) return;               \
-    Command cmd = NewCommand(actor, ActionValue, r);                                       \
-    cmd.fingerprint = Fingerprint(cmd.action, r);                            \
-    FillReason(r, &cmd.details);                                             \
-    cmd.done = std::move(done);                                              \
-    Enqueue(std::move(cmd));                                                 \
+#define PERMIT_REASON_ACTION(Method, Request, ActionValue)               \
+  void CaseManager::Method(const v1::Actor& actor, const v1::Request& r, \
+                           Done done, absl::Time deadline) {             \
+    if (Invalid(core::Validate(r), done)) return;                        \
+    Command cmd = NewCommand(actor, ActionValue, r);                     \
+    cmd.fingerprint = Fingerprint(cmd.action, r);                        \
+    FillReason(r, &cmd.details);                                         \
+    cmd.done = std::move(done);                                          \
+    Enqueue(std::move(cmd), deadline);                                   \
   }
 
 PERMIT_REASON_ACTION(Reject, RejectCaseRequest, v1::ACTION_REJECT)

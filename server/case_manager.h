@@ -43,11 +43,34 @@ class CaseManager {
   using Done = std::function<void(absl::StatusOr<v1::Case>)>;
   using Clock = std::function<absl::Time()>;
 
+  // One synced write of the writer, as told to Options::on_commit.
+  struct CommitStats {
+    // Actions the writer decided in this batch (expired ones left out).
+    size_t actions = 0;
+    // The events the write appended, in sequence order (never empty), each
+    // with the case's state before (previous_state) and after
+    // (snapshot.state()). Valid only during the call.
+    const std::vector<storage::PendingEvent>* events = nullptr;
+    // The synced write alone, and its outcome (on error nothing was
+    // appended and the log refuses further writes).
+    absl::Duration sync_latency;
+    absl::Status status;
+    // The log size after the write.
+    uint64_t log_size = 0;
+  };
+
   struct Options {
     // At most this many actions share one synced batch.
     int max_batch = 512;
     // Server time; tests may fix it.
     Clock clock = [] { return absl::Now(); };
+    // If set, called by the writer thread after each synced write that
+    // appended events (batches whose actions were all refused write
+    // nothing and are not reported), after the callers have been answered
+    // and in commit order, so every event after initial_log_size() is
+    // reported exactly once. It delays the next batch: keep it to a few
+    // atomic updates, take no lock and never block (metrics.h).
+    std::function<void(const CommitStats&)> on_commit;
   };
 
   // Takes ownership of `store` and starts the writer thread.
@@ -64,15 +87,25 @@ class CaseManager {
   ~CaseManager();
 
   // Actions. `done` receives the case after the action, or why it was
-  // refused; it is called exactly once, after the outcome is durable.
-  void Submit(const v1::Actor& actor, const v1::SubmitCaseRequest& r, Done done);
-  void Review(const v1::Actor& actor, const v1::ReviewCaseRequest& r, Done done);
-  void Approve(const v1::Actor& actor, const v1::ApproveCaseRequest& r, Done done);
-  void Reject(const v1::Actor& actor, const v1::RejectCaseRequest& r, Done done);
-  void Suspend(const v1::Actor& actor, const v1::SuspendCaseRequest& r, Done done);
-  void Resume(const v1::Actor& actor, const v1::ResumeCaseRequest& r, Done done);
-  void Revoke(const v1::Actor& actor, const v1::RevokeCaseRequest& r, Done done);
-  void Withdraw(const v1::Actor& actor, const v1::WithdrawCaseRequest& r, Done done);
+  // refused; it is called exactly once, after the outcome is durable. An
+  // action still queued when `deadline` passes is dropped unwritten with
+  // DEADLINE_EXCEEDED (the caller has stopped waiting).
+  void Submit(const v1::Actor& actor, const v1::SubmitCaseRequest& r, Done done,
+              absl::Time deadline = absl::InfiniteFuture());
+  void Review(const v1::Actor& actor, const v1::ReviewCaseRequest& r, Done done,
+              absl::Time deadline = absl::InfiniteFuture());
+  void Approve(const v1::Actor& actor, const v1::ApproveCaseRequest& r, Done done,
+               absl::Time deadline = absl::InfiniteFuture());
+  void Reject(const v1::Actor& actor, const v1::RejectCaseRequest& r, Done done,
+              absl::Time deadline = absl::InfiniteFuture());
+  void Suspend(const v1::Actor& actor, const v1::SuspendCaseRequest& r, Done done,
+               absl::Time deadline = absl::InfiniteFuture());
+  void Resume(const v1::Actor& actor, const v1::ResumeCaseRequest& r, Done done,
+              absl::Time deadline = absl::InfiniteFuture());
+  void Revoke(const v1::Actor& actor, const v1::RevokeCaseRequest& r, Done done,
+              absl::Time deadline = absl::InfiniteFuture());
+  void Withdraw(const v1::Actor& actor, const v1::WithdrawCaseRequest& r, Done done,
+                absl::Time deadline = absl::InfiniteFuture());
 
   // Reads. Exporters see only their organisation's cases; anything else is
   // NOT_FOUND to them.
@@ -152,6 +185,19 @@ class CaseManager {
   // Actions waiting for the writer (a gauge for operators and tests).
   size_t QueuedActions() const;
 
+  // The log size when the manager was created: Options::on_commit is told
+  // of every event after it, and of none before.
+  uint64_t initial_log_size() const { return initial_size_; }
+  // Calls `fn(sequence, stored event bytes)` for events from..to (inclusive,
+  // clamped to the log size) in order until it returns false, straight from
+  // the store with no access check: for server-internal background work
+  // (metrics.h counts cases by state with it), never for callers.
+  absl::Status ScanEvents(
+      uint64_t from, uint64_t to,
+      const std::function<bool(uint64_t, absl::string_view)>& fn) const {
+    return store_->ReadEvents(from, to, fn);
+  }
+
   // Stops taking actions (UNAVAILABLE), lets queued ones finish, tells
   // subscribers. Idempotent.
   void Shutdown();
@@ -167,6 +213,7 @@ class CaseManager {
     std::string fingerprint;
     v1::Event details;     // carries only the action's details oneof
     bool default_valid_from = false;  // approve without valid_from
+    absl::Time deadline = absl::InfiniteFuture();
     Done done;
   };
 
@@ -176,7 +223,7 @@ class CaseManager {
                             const Request& r);
 
   CaseManager(std::unique_ptr<storage::EventStore> store, Options options);
-  void Enqueue(Command cmd);
+  void Enqueue(Command cmd, absl::Time deadline);
   void WriterLoop();
   // Reports commits beyond `reported` (the log size at start).
   void NotifierLoop(uint64_t reported);
@@ -188,6 +235,7 @@ class CaseManager {
 
   const std::unique_ptr<storage::EventStore> store_;
   const Options options_;
+  uint64_t initial_size_ = 0;  // set before the writer starts
 
   mutable absl::Mutex mu_;
   std::deque<Command> queue_ ABSL_GUARDED_BY(mu_);

@@ -18,6 +18,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/checkpoint.h"
+#include "core/status_macros.h"
+#include "server/certs.h"
 #include "server/auth.h"
 
 namespace permit::server {
@@ -64,9 +66,17 @@ absl::Status WriteFile(const fs::path& path, absl::string_view content) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 }  // namespace
 
-absl::StatusOr<DevSetup> EnsureDevSetup(const std::string& data_dir) {
+absl::StatusOr<DevSetup> EnsureDevSetup(const std::string& data_dir, bool tls) {
   const fs::path dir = fs::path(data_dir) / "dev";
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -87,25 +97,25 @@ absl::StatusOr<DevSetup> EnsureDevSetup(const std::string& data_dir) {
                       {"rev-1", "reviewer", "", "", ""},
                       {"rev-2", "reviewer", "", "", ""},
                       {"aud-1", "auditor", "", "", ""}};
-  const bool exists = fs::exists(setup.principals_file);
+  // Tokens kept from an earlier start are reused; a principal added to the
+  // dev set since (or a lost token file) gets a fresh token, and then the
+  // principals file is rewritten.
+  bool changed = !fs::exists(setup.principals_file);
   std::vector<std::string> entries;
   for (DevPrincipal& p : setup.principals) {
     p.token_file = (dir / (p.id + ".token")).string();
-    if (exists) {
-      std::ifstream in(p.token_file);
+    if (std::ifstream in(p.token_file); in) {
       std::stringstream ss;
       ss << in.rdbuf();
       p.token = std::string(absl::StripAsciiWhitespace(ss.str()));
-      if (!in || p.token.empty()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "dev set-up in ", dir.string(), " is incomplete: ", p.token_file,
-            " is missing; remove ", dir.string(), " to start afresh"));
-      }
-      continue;
     }
-    absl::StatusOr<std::string> token = NewToken();
-    if (!token.ok()) return token.status();
-    p.token = *token;
+    if (p.token.empty()) {
+      absl::StatusOr<std::string> token = NewToken();
+      if (!token.ok()) return token.status();
+      p.token = *token;
+      RETURN_IF_ERROR(WriteFile(p.token_file, p.token + "\n"));
+      changed = true;
+    }
     entries.push_back(absl::StrCat(
         "    {\"id\": \"", p.id, "\", \"role\": \"", p.role, "\"",
         p.org.empty() ? "" : absl::StrCat(", \"org\": \"", p.org, "\""),
@@ -113,22 +123,41 @@ absl::StatusOr<DevSetup> EnsureDevSetup(const std::string& data_dir) {
   }
   setup.signing_key_file = (dir / "log-signing-key.pem").string();
   if (!fs::exists(setup.signing_key_file)) {
-    absl::StatusOr<std::string> pem = core::NewSigningKeyPem();
-    if (!pem.ok()) return pem.status();
-    absl::Status s = WriteFile(setup.signing_key_file, *pem);
-    if (!s.ok()) return s;
+    ASSIGN_OR_RETURN(std::string pem, core::NewSigningKeyPem());
+    RETURN_IF_ERROR(WriteFile(setup.signing_key_file, pem));
   }
-  if (!exists) {
-    for (const DevPrincipal& p : setup.principals) {
-      absl::Status s = WriteFile(p.token_file, p.token + "\n");
-      if (!s.ok()) return s;
-    }
-    // Written last: its presence means the set-up is complete.
-    absl::Status s = WriteFile(
+  if (changed) {
+    RETURN_IF_ERROR(WriteFile(
         setup.principals_file,
         absl::StrCat("{\"principals\": [\n", absl::StrJoin(entries, ",\n"),
-                     "\n]}\n"));
-    if (!s.ok()) return s;
+                     "\n]}\n")));
+  }
+  if (tls) {
+    // A local CA (kept, so clients keep trusting it across restarts) and a
+    // certificate for localhost and 127.0.0.1 signed by it.
+    setup.ca_file = (dir / "ca.pem").string();
+    setup.server_cert_file = (dir / "server.pem").string();
+    setup.server_key_file = (dir / "server-key.pem").string();
+    const fs::path ca_key_file = dir / "ca-key.pem";
+    if (!fs::exists(setup.ca_file) || !fs::exists(ca_key_file)) {
+      ASSIGN_OR_RETURN(CertAndKey ca, NewCertificateAuthority(
+                                          "permit dev CA", absl::Hours(24 * 3650)));
+      RETURN_IF_ERROR(WriteFile(ca_key_file, ca.key_pem));
+      RETURN_IF_ERROR(WriteFile(setup.ca_file, ca.cert_pem));
+      fs::remove(setup.server_cert_file, ec);
+    }
+    if (!fs::exists(setup.server_cert_file) || !fs::exists(setup.server_key_file)) {
+      CertAndKey ca;
+      ASSIGN_OR_RETURN(ca.cert_pem, ReadAll(setup.ca_file));
+      ASSIGN_OR_RETURN(ca.key_pem, ReadAll(ca_key_file.string()));
+      LeafSpec spec;
+      spec.common_name = "localhost";
+      spec.dns_names = {"localhost"};
+      spec.ip_addresses = {"127.0.0.1", "::1"};
+      ASSIGN_OR_RETURN(CertAndKey leaf, IssueCertificate(ca, spec));
+      RETURN_IF_ERROR(WriteFile(setup.server_key_file, leaf.key_pem));
+      RETURN_IF_ERROR(WriteFile(setup.server_cert_file, leaf.cert_pem));
+    }
   }
   return setup;
 }

@@ -1,11 +1,13 @@
 // Thin gRPC handlers over CaseManager; see grpc_services.h.
 #include "server/grpc_services.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
 #include "core/time_util.h"
 #include "core/validation.h"
+#include "grpc/grpc_security_constants.h"
 #include "server/grpc_status.h"
 
 namespace permit::server {
@@ -15,26 +17,80 @@ namespace {
 constexpr size_t kMaxEventsPerMessage = 1024;
 constexpr size_t kMaxBytesPerMessage = 1 << 20;
 
-grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx,
-                                    const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
+// One call from arrival to reply: it authenticates the caller and applies
+// the rate limit (Begin), then turns the outcome into the reply status and
+// reports the call to the observers (End). Copyable, so an action's
+// callback can carry it to the writer thread.
+class Call {
+ public:
+  Call(const Frontend* fe, grpc::CallbackServerContext* ctx, const char* method,
+       std::string case_id = "", std::string request_id = "")
+      : fe_(fe), ctx_(ctx), start_(absl::Now()) {
+    record_.method = method;
+    record_.case_id = std::move(case_id);
+    record_.request_id = std::move(request_id);
+    record_.start = start_;
+  }
+
+  // Who is calling, within their rate limit; UNAUTHENTICATED or
+  // RESOURCE_EXHAUSTED otherwise.
+  absl::Status Begin() {
+    absl::StatusOr<v1::Actor> actor = fe_->auth->Authenticate(*ctx_);
+    if (!actor.ok()) return actor.status();
+    record_.actor = *std::move(actor);
+    return fe_->rate_limiter->Acquire(record_.actor.principal_id(), start_);
+  }
+  const v1::Actor& actor() const { return record_.actor; }
+  grpc::CallbackServerContext* ctx() const { return ctx_; }
+  // The absolute deadline the client gave (infinite if none).
+  absl::Time deadline() const {
+    return ctx_->deadline() == std::chrono::system_clock::time_point::max()
+               ? absl::InfiniteFuture()
+               : absl::FromChrono(ctx_->deadline());
+  }
+
+  // Reports the finished call and gives its reply status.
+  grpc::Status End(const absl::Status& status) {
+    record_.status = status;
+    record_.latency = absl::Now() - start_;
+    record_.peer = ctx_->peer();
+    for (CallObserver* o : fe_->observers) o->OnCallDone(record_);
+    return ToGrpcStatus(status);
+  }
+
+  // Ends a unary call now.
+  grpc::ServerUnaryReactor* Finish(const absl::Status& status) {
+    grpc::ServerUnaryReactor* reactor = ctx_->DefaultReactor();
+    reactor->Finish(End(status));
+    return reactor;
+  }
+
+ private:
+  const Frontend* fe_;
+  grpc::CallbackServerContext* ctx_;
+  absl::Time start_;
+  CallRecord record_;
+};
+
+}  // namespace
 
 // Streams log entries in batches. For ReadLog it ends at `to`; for WatchLog
 // it then waits for commits and streams new entries until the client
 // cancels or the server shuts down. It never holds more than one message in
-// memory: a slow reader only slows its own stream.
+// memory: a slow reader only slows its own stream, and LogStreams drops one
+// that stops reading altogether.
 class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogResponse> {
  public:
-  LogStreamReactor(CaseManager* manager, v1::Actor actor,
-                   CaseManager::LogQuery query, bool watch)
-      : manager_(manager),
-        actor_(std::move(actor)),
+  // `call` has passed Begin; the stream slot of its principal is taken.
+  LogStreamReactor(const Frontend* fe, Call call, CaseManager::LogQuery query,
+                   bool watch)
+      : fe_(fe),
+        manager_(fe->manager),
+        call_(std::move(call)),
         query_(std::move(query)),
         watch_(watch),
         next_(std::max<uint64_t>(query_.from, 1)) {
+    fe_->streams->Add(this);
     if (watch_) {
       absl::StatusOr<int> id =
           manager_->Subscribe([this](uint64_t size) { OnCommit(size); });
@@ -55,7 +111,7 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
       writing_ = false;
     }
     if (!ok) {
-      FinishOnce(absl::CancelledError("the stream broke"));
+      FinishOnce(dropped_ ? Dropped() : absl::CancelledError("the stream broke"));
       return;
     }
     Pump();
@@ -70,12 +126,29 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
       absl::MutexLock lock(&mu_);
       idle = !writing_;
     }
-    if (idle) FinishOnce(absl::CancelledError("cancelled by the client"));
+    if (idle) {
+      FinishOnce(dropped_ ? Dropped() : absl::CancelledError("cancelled by the client"));
+    }
   }
 
   void OnDone() override {
     if (subscription_ != 0) manager_->Unsubscribe(subscription_);
+    fe_->streams->Remove(this);
+    fe_->stream_limiter->Close(call_.actor().principal_id());
     delete this;
+  }
+
+  // Called by LogStreams' watchdog (with its lock held): true, and the
+  // stream is cancelled, if a write has waited for the client since before
+  // `stalled_since`.
+  bool DropIfStalled(absl::Time stalled_since) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!writing_ || finished_ || write_started_ > stalled_since) return false;
+    }
+    dropped_ = true;
+    call_.ctx()->TryCancel();  // OnCancel / OnWriteDone(false) finish it
+    return true;
   }
 
  private:
@@ -121,7 +194,7 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
         q.from = next_;
         q.to = limit;
         absl::StatusOr<uint64_t> next = manager_->ReadLog(
-            actor_, q, kMaxEventsPerMessage, kMaxBytesPerMessage, &response_);
+            call_.actor(), q, kMaxEventsPerMessage, kMaxBytesPerMessage, &response_);
         if (!next.ok()) {
           error = next.status();
           break;
@@ -133,6 +206,7 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
         // Finished below with the error.
       } else if (response_.entries_size() > 0) {
         writing_ = true;
+        write_started_ = absl::Now();
         write = true;
       } else if (!watch_) {
         finish_ok = true;
@@ -157,6 +231,11 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
     return absl::UnavailableError(
         "permitd is shutting down; resume from the next sequence number");
   }
+  static absl::Status Dropped() {
+    return absl::ResourceExhaustedError(
+        "log stream dropped: the client stopped reading; read promptly, and "
+        "resume from the next sequence number");
+  }
 
   void FinishOnce(const absl::Status& status) {
     {
@@ -165,11 +244,12 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
       finished_ = true;
       waiting_ = false;
     }
-    Finish(ToGrpcStatus(status));
+    Finish(call_.End(status));
   }
 
+  const Frontend* const fe_;
   CaseManager* const manager_;
-  const v1::Actor actor_;
+  Call call_;
   CaseManager::LogQuery query_;
   const bool watch_;
   int subscription_ = 0;
@@ -177,12 +257,16 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
   absl::Mutex mu_;
   uint64_t next_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time write_started_ ABSL_GUARDED_BY(mu_);
   bool waiting_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> dropped_{false};
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   v1::ReadLogResponse response_;  // owned by the in-flight write
 };
+
+namespace {
 
 absl::StatusOr<AsOf> ParseAsOf(uint64_t sequence, bool has_time,
                                const google::protobuf::Timestamp& time) {
@@ -199,11 +283,62 @@ absl::StatusOr<AsOf> ParseAsOf(uint64_t sequence, bool has_time,
 // A stream that fails before it starts.
 class FailedStream final : public grpc::ServerWriteReactor<v1::ReadLogResponse> {
  public:
-  explicit FailedStream(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
+  FailedStream(Call call, const absl::Status& status) { Finish(call.End(status)); }
   void OnDone() override { delete this; }
 };
 
+// Starts a log stream for a checked query, within the principal's stream
+// limit.
+grpc::ServerWriteReactor<v1::ReadLogResponse>* StartStream(
+    const Frontend* fe, Call call, CaseManager::LogQuery q, bool watch) {
+  if (absl::Status s = fe->manager->CheckLogQuery(call.actor(), q); !s.ok()) {
+    return new FailedStream(std::move(call), s);
+  }
+  if (absl::Status s = fe->stream_limiter->Open(call.actor().principal_id()); !s.ok()) {
+    return new FailedStream(std::move(call), s);
+  }
+  return new LogStreamReactor(fe, std::move(call), std::move(q), watch);
+}
+
 }  // namespace
+
+LogStreams::LogStreams(absl::Duration write_timeout)
+    : write_timeout_(write_timeout), watchdog_([this] { Watch(); }) {}
+
+LogStreams::~LogStreams() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  watchdog_.join();
+}
+
+void LogStreams::Add(LogStreamReactor* stream) {
+  absl::MutexLock lock(&mu_);
+  streams_.push_back(stream);
+}
+
+void LogStreams::Remove(LogStreamReactor* stream) {
+  absl::MutexLock lock(&mu_);
+  streams_.erase(std::find(streams_.begin(), streams_.end(), stream));
+}
+
+uint64_t LogStreams::dropped() const {
+  absl::MutexLock lock(&mu_);
+  return dropped_;
+}
+
+void LogStreams::Watch() {
+  const absl::Duration tick =
+      std::min(absl::Seconds(1), std::max(absl::Milliseconds(10), write_timeout_ / 4));
+  absl::MutexLock lock(&mu_);
+  while (!mu_.AwaitWithTimeout(absl::Condition(&stop_), tick)) {
+    const absl::Time stalled_since = absl::Now() - write_timeout_;
+    for (LogStreamReactor* stream : streams_) {
+      if (stream->DropIfStalled(stalled_since)) ++dropped_;
+    }
+  }
+}
 
 absl::StatusOr<v1::Actor> Authenticator::Authenticate(
     const grpc::ServerContextBase& ctx) const {
@@ -212,12 +347,29 @@ absl::StatusOr<v1::Actor> Authenticator::Authenticate(
   if (auto it = md.find("authorization"); it != md.end()) {
     header = absl::string_view(it->second.data(), it->second.size());
   }
+  // The client certificate, when the call came over mutual TLS (gRPC has
+  // verified it against --client_ca before the call reaches us).
+  PeerCertificate peer;
+  if (std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+      auth != nullptr && auth->IsPeerAuthenticated()) {
+    auto first = [&](const char* name) {
+      std::vector<grpc::string_ref> values = auth->FindPropertyValues(name);
+      return values.empty() ? std::string()
+                            : std::string(values[0].data(), values[0].size());
+    };
+    peer.subject = first(GRPC_X509_SUBJECT_PROPERTY_NAME);
+    peer.common_name = first(GRPC_X509_CN_PROPERTY_NAME);
+    for (const grpc::string_ref& v :
+         auth->FindPropertyValues(GRPC_X509_SAN_PROPERTY_NAME)) {
+      peer.alt_names.emplace_back(v.data(), v.size());
+    }
+  }
   std::shared_ptr<const PrincipalRegistry> registry;
   {
     absl::MutexLock lock(&mu_);
     registry = registry_;
   }
-  return registry->Authenticate(header);
+  return registry->Authenticate(header, peer);
 }
 
 void Authenticator::Replace(PrincipalRegistry registry) {
@@ -226,104 +378,91 @@ void Authenticator::Replace(PrincipalRegistry registry) {
   registry_ = std::move(next);
 }
 
+
 // --- CaseService -----------------------------------------------------------
 
 template <typename Request>
 grpc::ServerUnaryReactor* CaseServiceImpl::Act(
-    grpc::CallbackServerContext* ctx, const Request* request, v1::Case* response,
+    grpc::CallbackServerContext* ctx, const char* method, const Request* request,
+    v1::Case* response,
     void (CaseManager::*action)(const v1::Actor&, const Request&,
-                                CaseManager::Done)) {
-  absl::StatusOr<v1::Actor> actor = auth_->Authenticate(*ctx);
-  if (!actor.ok()) return FinishNow(ctx, actor.status());
+                                CaseManager::Done, absl::Time)) {
+  std::string case_id;
+  if constexpr (!std::is_same_v<Request, v1::SubmitCaseRequest>) {
+    case_id = request->case_id();
+  }
+  Call call(fe_, ctx, method, std::move(case_id), request->request_id());
+  if (absl::Status s = call.Begin(); !s.ok()) return call.Finish(s);
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  (manager_->*action)(*actor, *request,
-                      [reactor, response](absl::StatusOr<v1::Case> result) {
-                        if (result.ok()) *response = *std::move(result);
-                        reactor->Finish(ToGrpcStatus(result.status()));
-                      });
+  const v1::Actor& actor = call.actor();
+  const absl::Time deadline = call.deadline();
+  (fe_->manager->*action)(
+      actor, *request,
+      [reactor, response, call](absl::StatusOr<v1::Case> result) mutable {
+        if (result.ok()) *response = *std::move(result);
+        reactor->Finish(call.End(result.status()));
+      },
+      deadline);
   return reactor;
 }
 
-grpc::ServerUnaryReactor* CaseServiceImpl::SubmitCase(
-    grpc::CallbackServerContext* ctx, const v1::SubmitCaseRequest* request,
-    v1::Case* response) {
-  return Act(ctx, request, response, &CaseManager::Submit);
-}
-grpc::ServerUnaryReactor* CaseServiceImpl::ReviewCase(
-    grpc::CallbackServerContext* ctx, const v1::ReviewCaseRequest* request,
-    v1::Case* response) {
-  return Act(ctx, request, response, &CaseManager::Review);
-}
-grpc::ServerUnaryReactor* CaseServiceImpl::ApproveCase(
-    grpc::CallbackServerContext* ctx, const v1::ApproveCaseRequest* request,
-    v1::Case* response) {
-  return Act(ctx, request, response, &CaseManager::Approve);
-}
-grpc::ServerUnaryReactor* CaseServiceImpl::RejectCase(
-    grpc::CallbackServerContext* ctx, const v1::RejectCaseRequest* request,
-    v1::Case* response) {
-  return Act(ctx, request, response, &CaseManager::Reject);
-}
-grpc::ServerUnaryReactor* CaseServiceImpl::SuspendCase(
-    grpc::CallbackServerContext* ctx, const v1::SuspendCaseRequest* request,
-    v1::Case* response) {
-  return Act(ctx, request, response, &CaseManager::Suspend);
-}
-grpc::ServerUnaryReactor* CaseServiceImpl::ResumeCase(
-    grpc::CallbackServerContext* ctx, const v1::ResumeCaseRequest* request,
-    v1::Case* response) {
-  return Act(ctx, request, response, &CaseManager::Resume);
-}
-grpc::ServerUnaryReactor* CaseServiceImpl::RevokeCase(
-    grpc::CallbackServerContext* ctx, const v1::RevokeCaseRequest* request,
-    v1::Case* response) {
-  return Act(ctx, request, response, &CaseManager::Revoke);
-}
-grpc::ServerUnaryReactor* CaseServiceImpl::WithdrawCase(
-    grpc::CallbackServerContext* ctx, const v1::WithdrawCaseRequest* request,
-    v1::Case* response) {
-  return Act(ctx, request, response, &CaseManager::Withdraw);
-}
+#define PERMIT_ACTION_HANDLER(Method, Request, ManagerMethod)              \
+  grpc::ServerUnaryReactor* CaseServiceImpl::Method(                      \
+      grpc::CallbackServerContext* ctx, const v1::Request* request,       \
+      v1::Case* response) {                                               \
+    return Act(ctx, #Method, request, response, &CaseManager::ManagerMethod); \
+  }
+PERMIT_ACTION_HANDLER(SubmitCase, SubmitCaseRequest, Submit)
+PERMIT_ACTION_HANDLER(ReviewCase, ReviewCaseRequest, Review)
+PERMIT_ACTION_HANDLER(ApproveCase, ApproveCaseRequest, Approve)
+PERMIT_ACTION_HANDLER(RejectCase, RejectCaseRequest, Reject)
+PERMIT_ACTION_HANDLER(SuspendCase, SuspendCaseRequest, Suspend)
+PERMIT_ACTION_HANDLER(ResumeCase, ResumeCaseRequest, Resume)
+PERMIT_ACTION_HANDLER(RevokeCase, RevokeCaseRequest, Revoke)
+PERMIT_ACTION_HANDLER(WithdrawCase, WithdrawCaseRequest, Withdraw)
+#undef PERMIT_ACTION_HANDLER
 
 grpc::ServerUnaryReactor* CaseServiceImpl::GetCase(
     grpc::CallbackServerContext* ctx, const v1::GetCaseRequest* request,
     v1::Case* response) {
-  absl::StatusOr<v1::Actor> actor = auth_->Authenticate(*ctx);
-  if (!actor.ok()) return FinishNow(ctx, actor.status());
+  Call call(fe_, ctx, "GetCase", request->case_id());
+  if (absl::Status s = call.Begin(); !s.ok()) return call.Finish(s);
   absl::StatusOr<AsOf> as_of =
       ParseAsOf(request->as_of_sequence(), request->has_as_of_time(),
                 request->as_of_time());
-  if (!as_of.ok()) return FinishNow(ctx, as_of.status());
-  absl::StatusOr<v1::Case> c = manager_->GetCase(*actor, request->case_id(), *as_of);
+  if (!as_of.ok()) return call.Finish(as_of.status());
+  absl::StatusOr<v1::Case> c =
+      fe_->manager->GetCase(call.actor(), request->case_id(), *as_of);
   if (c.ok()) *response = *std::move(c);
-  return FinishNow(ctx, c.status());
+  return call.Finish(c.status());
 }
 
 grpc::ServerUnaryReactor* CaseServiceImpl::ListCases(
     grpc::CallbackServerContext* ctx, const v1::ListCasesRequest* request,
     v1::ListCasesResponse* response) {
-  absl::StatusOr<v1::Actor> actor = auth_->Authenticate(*ctx);
-  if (!actor.ok()) return FinishNow(ctx, actor.status());
-  absl::StatusOr<v1::ListCasesResponse> r = manager_->ListCases(*actor, *request);
+  Call call(fe_, ctx, "ListCases");
+  if (absl::Status s = call.Begin(); !s.ok()) return call.Finish(s);
+  absl::StatusOr<v1::ListCasesResponse> r =
+      fe_->manager->ListCases(call.actor(), *request);
   if (r.ok()) *response = *std::move(r);
-  return FinishNow(ctx, r.status());
+  return call.Finish(r.status());
 }
 
 grpc::ServerUnaryReactor* CaseServiceImpl::GetCaseHistory(
     grpc::CallbackServerContext* ctx, const v1::GetCaseHistoryRequest* request,
     v1::GetCaseHistoryResponse* response) {
-  absl::StatusOr<v1::Actor> actor = auth_->Authenticate(*ctx);
-  if (!actor.ok()) return FinishNow(ctx, actor.status());
+  Call call(fe_, ctx, "GetCaseHistory", request->case_id());
+  if (absl::Status s = call.Begin(); !s.ok()) return call.Finish(s);
   absl::StatusOr<AsOf> as_of =
       ParseAsOf(request->as_of_sequence(), request->has_as_of_time(),
                 request->as_of_time());
-  if (!as_of.ok()) return FinishNow(ctx, as_of.status());
+  if (!as_of.ok()) return call.Finish(as_of.status());
   absl::StatusOr<std::vector<v1::Event>> events =
-      manager_->GetCaseHistory(*actor, request->case_id(), *as_of);
+      fe_->manager->GetCaseHistory(call.actor(), request->case_id(), *as_of);
   if (events.ok()) {
     for (v1::Event& e : *events) *response->add_events() = std::move(e);
   }
-  return FinishNow(ctx, events.status());
+  return call.Finish(events.status());
 }
 
 // --- AuditService ----------------------------------------------------------
@@ -331,16 +470,16 @@ grpc::ServerUnaryReactor* CaseServiceImpl::GetCaseHistory(
 grpc::ServerUnaryReactor* AuditServiceImpl::GetLogHead(
     grpc::CallbackServerContext* ctx, const v1::GetLogHeadRequest* request,
     v1::LogHead* response) {
-  absl::StatusOr<v1::Actor> actor = auth_->Authenticate(*ctx);
-  if (!actor.ok()) return FinishNow(ctx, actor.status());
-  *response = manager_->GetLogHead(*actor);
-  return FinishNow(ctx, absl::OkStatus());
+  Call call(fe_, ctx, "GetLogHead");
+  if (absl::Status s = call.Begin(); !s.ok()) return call.Finish(s);
+  *response = fe_->manager->GetLogHead(call.actor());
+  return call.Finish(absl::OkStatus());
 }
 
 grpc::ServerWriteReactor<v1::ReadLogResponse>* AuditServiceImpl::ReadLog(
     grpc::CallbackServerContext* ctx, const v1::ReadLogRequest* request) {
-  absl::StatusOr<v1::Actor> actor = auth_->Authenticate(*ctx);
-  if (!actor.ok()) return new FailedStream(actor.status());
+  Call call(fe_, ctx, "ReadLog", request->case_id());
+  if (absl::Status s = call.Begin(); !s.ok()) return new FailedStream(call, s);
   CaseManager::LogQuery q;
   q.from = request->from_sequence();
   if (request->to_sequence() != 0) q.to = request->to_sequence();
@@ -351,57 +490,60 @@ grpc::ServerWriteReactor<v1::ReadLogResponse>* AuditServiceImpl::ReadLog(
   q.bytes_only = request->bytes_only();
   if (request->has_start_time()) q.start_time = core::FromProtoTime(request->start_time());
   if (request->has_end_time()) q.end_time = core::FromProtoTime(request->end_time());
-  if (absl::Status s = manager_->CheckLogQuery(*actor, q); !s.ok()) {
-    return new FailedStream(s);
-  }
-  return new LogStreamReactor(manager_, *std::move(actor), std::move(q),
-                              /*watch=*/false);
+  return StartStream(fe_, std::move(call), std::move(q), /*watch=*/false);
 }
 
 grpc::ServerWriteReactor<v1::ReadLogResponse>* AuditServiceImpl::WatchLog(
     grpc::CallbackServerContext* ctx, const v1::WatchLogRequest* request) {
-  absl::StatusOr<v1::Actor> actor = auth_->Authenticate(*ctx);
-  if (!actor.ok()) return new FailedStream(actor.status());
+  Call call(fe_, ctx, "WatchLog", request->case_id());
+  if (absl::Status s = call.Begin(); !s.ok()) return new FailedStream(call, s);
   CaseManager::LogQuery q;
   q.from = request->from_sequence();
   q.case_id = request->case_id();
   q.include_event_bytes = request->include_event_bytes();
-  if (absl::Status s = manager_->CheckLogQuery(*actor, q); !s.ok()) {
-    return new FailedStream(s);
-  }
-  return new LogStreamReactor(manager_, *std::move(actor), std::move(q),
-                              /*watch=*/true);
+  return StartStream(fe_, std::move(call), std::move(q), /*watch=*/true);
 }
 
 grpc::ServerUnaryReactor* AuditServiceImpl::GetCheckpoint(
     grpc::CallbackServerContext* ctx, const v1::GetCheckpointRequest* request,
     v1::SignedCheckpoint* response) {
-  absl::StatusOr<v1::Actor> actor = auth_->Authenticate(*ctx);
-  if (!actor.ok()) return FinishNow(ctx, actor.status());
-  *response = checkpointer_->Latest();
-  return FinishNow(ctx, absl::OkStatus());
+  Call call(fe_, ctx, "GetCheckpoint");
+  if (absl::Status s = call.Begin(); !s.ok()) return call.Finish(s);
+  *response = fe_->checkpointer->Latest();
+  return call.Finish(absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* AuditServiceImpl::GetInclusionProof(
     grpc::CallbackServerContext* ctx, const v1::GetInclusionProofRequest* request,
     v1::InclusionProof* response) {
-  absl::StatusOr<v1::Actor> actor = auth_->Authenticate(*ctx);
-  if (!actor.ok()) return FinishNow(ctx, actor.status());
-  absl::StatusOr<v1::InclusionProof> p = manager_->GetInclusionProof(
-      *actor, request->sequence(), request->tree_size());
+  Call call(fe_, ctx, "GetInclusionProof");
+  if (absl::Status s = call.Begin(); !s.ok()) return call.Finish(s);
+  absl::StatusOr<v1::InclusionProof> p = fe_->manager->GetInclusionProof(
+      call.actor(), request->sequence(), request->tree_size());
   if (p.ok()) *response = *std::move(p);
-  return FinishNow(ctx, p.status());
+  return call.Finish(p.status());
 }
 
 grpc::ServerUnaryReactor* AuditServiceImpl::GetConsistencyProof(
     grpc::CallbackServerContext* ctx, const v1::GetConsistencyProofRequest* request,
     v1::ConsistencyProof* response) {
-  absl::StatusOr<v1::Actor> actor = auth_->Authenticate(*ctx);
-  if (!actor.ok()) return FinishNow(ctx, actor.status());
-  absl::StatusOr<v1::ConsistencyProof> p = manager_->GetConsistencyProof(
-      *actor, request->old_size(), request->new_size());
+  Call call(fe_, ctx, "GetConsistencyProof");
+  if (absl::Status s = call.Begin(); !s.ok()) return call.Finish(s);
+  absl::StatusOr<v1::ConsistencyProof> p = fe_->manager->GetConsistencyProof(
+      call.actor(), request->old_size(), request->new_size());
   if (p.ok()) *response = *std::move(p);
-  return FinishNow(ctx, p.status());
+  return call.Finish(p.status());
+}
+
+grpc::ServerUnaryReactor* AuditServiceImpl::ListDenials(
+    grpc::CallbackServerContext* ctx, const v1::ListDenialsRequest* request,
+    v1::ListDenialsResponse* response) {
+  Call call(fe_, ctx, "ListDenials", request->case_id());
+  if (absl::Status s = call.Begin(); !s.ok()) return call.Finish(s);
+  absl::StatusOr<v1::ListDenialsResponse> r =
+      fe_->denials->List(call.actor(), *request);
+  if (r.ok()) *response = *std::move(r);
+  return call.Finish(r.status());
 }
 
 }  // namespace permit::server

@@ -1,10 +1,12 @@
 // The gRPC face of permitd: CaseService and AuditService on gRPC's callback
-// API. Handlers are thin: they authenticate the caller, hand the request to
-// the CaseManager and turn its absl::Status into a grpc::Status
-// (grpc_status.h). No workflow logic lives here.
+// API. Handlers are thin: they authenticate the caller, apply the
+// per-principal limits, hand the request to the CaseManager, turn its
+// absl::Status into a grpc::Status (grpc_status.h), and report every
+// finished call once, as a CallRecord, to the observers (the denials record,
+// metrics, the request log). No workflow logic lives here.
 //
 // Thread-safety: the services are called by gRPC from many threads; they
-// share only the CaseManager and the Authenticator, both thread-safe.
+// share only thread-safe objects (Frontend's members).
 #ifndef PERMIT_SERVER_GRPC_SERVICES_H_
 #define PERMIT_SERVER_GRPC_SERVICES_H_
 
@@ -14,9 +16,15 @@
 #include "absl/synchronization/mutex.h"
 #include "permit/v1/audit_service.grpc.pb.h"
 #include "permit/v1/case_service.grpc.pb.h"
+#include <thread>
+#include <vector>
+
 #include "server/auth.h"
+#include "server/call_record.h"
 #include "server/case_manager.h"
 #include "server/checkpointer.h"
+#include "server/denials.h"
+#include "server/limits.h"
 
 namespace permit::server {
 
@@ -35,10 +43,50 @@ class Authenticator {
   std::shared_ptr<const PrincipalRegistry> registry_ ABSL_GUARDED_BY(mu_);
 };
 
+class LogStreamReactor;
+
+// The open ReadLog/WatchLog streams, watched by a thread that drops any
+// stream whose client has not taken a message for `write_timeout`: a stuck
+// reader then holds no server memory (one message at most while it lasts)
+// and no stream slot. Dropped streams end RESOURCE_EXHAUSTED in the call
+// record; the client, which is not reading, sees the stream cancelled.
+class LogStreams {
+ public:
+  explicit LogStreams(absl::Duration write_timeout);
+  ~LogStreams();  // stops the watchdog; every stream must have ended
+
+  void Add(LogStreamReactor* stream);
+  void Remove(LogStreamReactor* stream);
+  // Streams dropped for not reading, since start.
+  uint64_t dropped() const;
+
+ private:
+  void Watch();
+
+  const absl::Duration write_timeout_;
+  mutable absl::Mutex mu_;
+  std::vector<LogStreamReactor*> streams_ ABSL_GUARDED_BY(mu_);
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread watchdog_;
+};
+
+// What every handler shares. Not owned; all outlive the services.
+struct Frontend {
+  CaseManager* manager = nullptr;
+  const Checkpointer* checkpointer = nullptr;
+  const Authenticator* auth = nullptr;
+  RateLimiter* rate_limiter = nullptr;
+  StreamLimiter* stream_limiter = nullptr;
+  LogStreams* streams = nullptr;
+  DenialRecord* denials = nullptr;
+  // Told of every finished call (the denials record among them).
+  std::vector<CallObserver*> observers;
+};
+
 class CaseServiceImpl final : public v1::CaseService::CallbackService {
  public:
-  CaseServiceImpl(CaseManager* manager, const Authenticator* auth)
-      : manager_(manager), auth_(auth) {}
+  explicit CaseServiceImpl(const Frontend* fe) : fe_(fe) {}
 
   grpc::ServerUnaryReactor* SubmitCase(grpc::CallbackServerContext* ctx,
                                        const v1::SubmitCaseRequest* request,
@@ -77,20 +125,17 @@ class CaseServiceImpl final : public v1::CaseService::CallbackService {
  private:
   template <typename Request>
   grpc::ServerUnaryReactor* Act(
-      grpc::CallbackServerContext* ctx, const Request* request,
+      grpc::CallbackServerContext* ctx, const char* method, const Request* request,
       v1::Case* response,
       void (CaseManager::*action)(const v1::Actor&, const Request&,
-                                  CaseManager::Done));
+                                  CaseManager::Done, absl::Time));
 
-  CaseManager* const manager_;
-  const Authenticator* const auth_;
+  const Frontend* const fe_;
 };
 
 class AuditServiceImpl final : public v1::AuditService::CallbackService {
  public:
-  AuditServiceImpl(CaseManager* manager, const Checkpointer* checkpointer,
-                   const Authenticator* auth)
-      : manager_(manager), checkpointer_(checkpointer), auth_(auth) {}
+  explicit AuditServiceImpl(const Frontend* fe) : fe_(fe) {}
 
   grpc::ServerUnaryReactor* GetLogHead(grpc::CallbackServerContext* ctx,
                                        const v1::GetLogHeadRequest* request,
@@ -111,11 +156,12 @@ class AuditServiceImpl final : public v1::AuditService::CallbackService {
       grpc::CallbackServerContext* ctx,
       const v1::GetConsistencyProofRequest* request,
       v1::ConsistencyProof* response) override;
+  grpc::ServerUnaryReactor* ListDenials(grpc::CallbackServerContext* ctx,
+                                        const v1::ListDenialsRequest* request,
+                                        v1::ListDenialsResponse* response) override;
 
  private:
-  CaseManager* const manager_;
-  const Checkpointer* const checkpointer_;
-  const Authenticator* const auth_;
+  const Frontend* const fe_;
 };
 
 }  // namespace permit::server

@@ -4,6 +4,7 @@
 // down gracefully (queued actions commit, the log is synced and closed).
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -22,7 +23,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/certs.h"
 #include "server/dev_setup.h"
+#include "server/metrics.h"
+#include "server/request_log.h"
 #include "server/server.h"
 #include "server/verify.h"
 
@@ -47,9 +51,60 @@ ABSL_FLAG(std::string, log_origin, "",
           "that auditors pin depends on it.");
 ABSL_FLAG(bool, dev, false,
           "Development mode: create (first time) and print tokens for "
-          "exp-acme, exp-globex, rev-1, rev-2 and aud-1; loopback only.");
+          "exp-acme, exp-globex, rev-1, rev-2 and aud-1, and a local CA and "
+          "server certificate for localhost (TLS; see --insecure); loopback "
+          "only.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "TLS: the server's certificate chain (PEM). With --tls_key, permitd "
+          "serves TLS only.");
+ABSL_FLAG(std::string, tls_key, "", "TLS: the private key of --tls_cert (PEM).");
+ABSL_FLAG(std::string, client_ca, "",
+          "Mutual TLS: CA certificates (PEM) that client certificates are "
+          "verified against. Clients may then present one; principals with "
+          "\"cert_subject\" in the principals file must (as well as their "
+          "token). Needs --tls_cert.");
+ABSL_FLAG(double, rate_limit, 200,
+          "Calls per second each principal may make on average (token "
+          "bucket); beyond it calls get RESOURCE_EXHAUSTED. 0 turns the limit "
+          "off.");
+ABSL_FLAG(double, rate_burst, 400,
+          "Calls a principal may make at once after a quiet spell (the "
+          "bucket's size).");
+ABSL_FLAG(int, max_streams_per_principal, 8,
+          "ReadLog/WatchLog streams one principal may hold open at once "
+          "(0: no limit).");
+ABSL_FLAG(absl::Duration, stream_write_timeout, absl::Seconds(30),
+          "A log stream whose client takes no message for this long is "
+          "dropped (RESOURCE_EXHAUSTED), so a stuck reader holds no server "
+          "memory.");
+ABSL_FLAG(int, denials_kept, 10000,
+          "Refused calls kept in memory for `permitctl audit denials` (the "
+          "oldest are evicted; counts by code cover all since start).");
+ABSL_FLAG(bool, insecure, false,
+          "Serve plaintext gRPC. Without TLS, permitd listens only on "
+          "loopback unless this is given (e.g. behind a TLS-terminating "
+          "proxy): bearer tokens would otherwise cross the network in the "
+          "clear. With --dev: no dev CA, plaintext on loopback.");
+
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
+          "Address to serve Prometheus metrics on, host:port, at /metrics "
+          "(plain HTTP). Empty: no metrics. If the address cannot be bound, "
+          "permitd logs a warning and serves without metrics.");
+ABSL_FLAG(std::string, log_format, "text",
+          "Log lines on stderr: text (\"permitd: ...\") or json (one JSON "
+          "object per line). Both carry one line per finished call and one "
+          "per lifecycle event.");
 
 namespace {
+
+// Lifecycle events and start-up errors; text until --log_format is read.
+std::unique_ptr<permit::server::Logger> g_log;
+permit::server::Logger& Log() {
+  if (g_log == nullptr) {
+    g_log = std::make_unique<permit::server::Logger>(permit::server::LogFormat::kText);
+  }
+  return *g_log;
+}
 
 // True for 127.0.0.0/8, ::1 and localhost.
 bool IsLoopback(absl::string_view listen) {
@@ -99,7 +154,7 @@ bool ApplyEnvironment(int argc, char** argv, std::string* error) {
 }
 
 int Fail(absl::string_view message) {
-  std::cerr << "permitd: " << message << "\n";
+  Log().Event(permit::server::LogLevel::kError, "error", message);
   return 1;
 }
 
@@ -155,6 +210,10 @@ int main(int argc, char** argv) {
   if (std::string env_error; !ApplyEnvironment(argc, argv, &env_error)) {
     return Fail(env_error);
   }
+  absl::StatusOr<permit::server::LogFormat> log_format =
+      permit::server::ParseLogFormat(absl::GetFlag(FLAGS_log_format));
+  if (!log_format.ok()) return Fail(log_format.status().message());
+  g_log = std::make_unique<permit::server::Logger>(*log_format);
   if (args.size() > 1) {
     if (std::string(args[1]) == "verify") {
       if (args.size() > 2) {
@@ -174,11 +233,31 @@ int main(int argc, char** argv) {
   if (listen.rfind(':') == std::string::npos) {
     return Fail(absl::StrCat("--listen ", listen, ": expected host:port"));
   }
+  const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  if (!metrics_listen.empty() && metrics_listen.rfind(':') == std::string::npos) {
+    return Fail(absl::StrCat("--metrics_listen ", metrics_listen,
+                             ": expected host:port (or empty: no metrics)"));
+  }
   std::error_code ec;
   std::filesystem::create_directories(data, ec);
   if (ec) {
     return Fail(absl::StrCat("cannot create the data folder ", data, ": ",
                              ec.message()));
+  }
+
+  const bool insecure = absl::GetFlag(FLAGS_insecure);
+  std::string tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  std::string tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  const std::string client_ca_file = absl::GetFlag(FLAGS_client_ca);
+  if (insecure && (!tls_cert_file.empty() || !client_ca_file.empty())) {
+    return Fail("--insecure turns TLS off; drop it, or drop --tls_cert/--client_ca");
+  }
+  if (tls_cert_file.empty() != tls_key_file.empty()) {
+    return Fail("TLS needs both --tls_cert and --tls_key");
+  }
+  if (!client_ca_file.empty() && tls_cert_file.empty()) {
+    return Fail("--client_ca checks client certificates, which needs TLS: "
+                "pass --tls_cert and --tls_key too");
   }
 
   absl::StatusOr<permit::server::DevSetup> dev_setup;
@@ -192,13 +271,26 @@ int main(int argc, char** argv) {
           "--dev makes its own principals and prints their tokens; drop "
           "--principals, or drop --dev to use your own file");
     }
-    dev_setup = permit::server::EnsureDevSetup(data);
+    if (!tls_cert_file.empty()) {
+      return Fail("--dev makes its own CA and server certificate; drop "
+                  "--tls_cert/--tls_key, or drop --dev");
+    }
+    dev_setup = permit::server::EnsureDevSetup(data, /*tls=*/!insecure);
     if (!dev_setup.ok()) return Fail(dev_setup.status().ToString());
     principals_file = dev_setup->principals_file;
+    tls_cert_file = dev_setup->server_cert_file;
+    tls_key_file = dev_setup->server_key_file;
   } else if (principals_file.empty()) {
     return Fail(
         "no principals: pass --principals FILE, or --dev for a local try-out "
         "(see --help)");
+  }
+  if (tls_cert_file.empty() && !insecure && !IsLoopback(listen)) {
+    return Fail(absl::StrCat(
+        "refusing to serve plaintext on ", listen,
+        ", which is not a loopback address: bearer tokens and case data would "
+        "cross the network in the clear. Pass --tls_cert and --tls_key, or "
+        "--insecure if a TLS-terminating proxy sits in front"));
   }
 
   absl::StatusOr<permit::server::PrincipalRegistry> registry =
@@ -232,23 +324,103 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A file-size limit (RLIMIT_FSIZE) or full quota must fail the write with
+  // EFBIG, which the log reports and latches, not kill the process mid-batch.
+  signal(SIGXFSZ, SIG_IGN);
 
   permit::server::ServerOptions options;
+  if (!tls_cert_file.empty()) {
+    absl::StatusOr<std::string> cert = ReadFile(tls_cert_file);
+    if (!cert.ok()) return Fail(cert.status().message());
+    absl::StatusOr<std::string> key = ReadFile(tls_key_file);
+    if (!key.ok()) return Fail(key.status().message());
+    if (absl::Status s = permit::server::CheckCertificateAndKey(
+            *cert, *key, tls_cert_file, tls_key_file);
+        !s.ok()) {
+      return Fail(s.message());
+    }
+    options.tls_cert_pem = *std::move(cert);
+    options.tls_key_pem = *std::move(key);
+  }
+  if (!client_ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadFile(client_ca_file);
+    if (!ca.ok()) return Fail(ca.status().message());
+    if (absl::Status s = permit::server::CheckCertificates(*ca, client_ca_file);
+        !s.ok()) {
+      return Fail(s.message());
+    }
+    options.client_ca_pem = *std::move(ca);
+  }
+  options.rate_limit = absl::GetFlag(FLAGS_rate_limit);
+  options.rate_burst = absl::GetFlag(FLAGS_rate_burst);
+  options.max_streams_per_principal = absl::GetFlag(FLAGS_max_streams_per_principal);
+  options.stream_write_timeout = absl::GetFlag(FLAGS_stream_write_timeout);
+  options.denials_kept = static_cast<size_t>(std::max(0, absl::GetFlag(FLAGS_denials_kept)));
+  if (options.rate_limit < 0 || options.rate_burst < 1 ||
+      options.max_streams_per_principal < 0 ||
+      options.stream_write_timeout <= absl::ZeroDuration()) {
+    return Fail("--rate_limit and --max_streams_per_principal must be >= 0, "
+                "--rate_burst >= 1 and --stream_write_timeout > 0");
+  }
   options.listen = listen;
   options.db_path = (std::filesystem::path(data) / "db").string();
   options.principals = *std::move(registry);
   options.signing_key_pem = *std::move(signing_key);
   options.log_origin = log_origin;
+
+  using permit::server::LogField;
+  // Metrics and the request log see every finished call; metrics also
+  // every commit. Both outlive the server (declared before it).
+  std::unique_ptr<permit::server::Metrics> metrics;
+  if (!metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<permit::server::Metrics>> m =
+        permit::server::Metrics::Start(metrics_listen);
+    if (m.ok()) {
+      metrics = *std::move(m);
+      options.observers.push_back(metrics.get());
+      options.manager.on_commit = metrics->CommitHook();
+    } else {
+      // Not fatal: approvals and the audit log do not depend on metrics,
+      // and a second permitd on the host (tests, a migration) would
+      // otherwise refuse to start over the default port.
+      Log().Event(permit::server::LogLevel::kWarning, "metrics_off",
+                  absl::StrCat("metrics off: ", m.status().message()),
+                  {LogField::Str("address", metrics_listen)});
+    }
+  }
+  permit::server::RequestLog request_log(&Log());
+  options.observers.push_back(&request_log);
+
+  Log().Info("starting",
+             absl::StrCat("starting: opening the audit log in ", options.db_path),
+             {LogField::Str("data", data), LogField::Str("db", options.db_path)});
   absl::StatusOr<std::unique_ptr<permit::server::PermitServer>> server =
       permit::server::PermitServer::Start(std::move(options));
   if (!server.ok()) return Fail(server.status().ToString());
+  if (metrics != nullptr) metrics->Attach(server->get());
 
   const std::string host = listen.substr(0, listen.rfind(':'));
   const permit::v1::LogHead head = (*server)->manager()->GetLogHead({});
-  std::cerr << "permitd: listening on " << host << ":" << (*server)->port()
-            << " (data " << data << ", " << head.tree_size()
-            << " events in the audit log)\n"
-            << "permitd: log key " << (*server)->verifier_key() << "\n";
+  const std::string address = absl::StrCat(host, ":", (*server)->port());
+  const int64_t events = static_cast<int64_t>(head.tree_size());
+  Log().Info(
+      "listening",
+      absl::StrCat("listening on ", address,
+                   (*server)->tls() ? " (TLS" : " (plaintext",
+                   client_ca_file.empty() ? "" : ", client certificates checked",
+                   "; data ", data, ", ", events, " events in the audit log)"),
+      {LogField::Str("address", address), LogField::Bool("tls", (*server)->tls()),
+       LogField::Bool("client_certificates", !client_ca_file.empty()),
+       LogField::Str("data", data), LogField::Int("events", events)});
+  Log().Info("log_key", absl::StrCat("log key ", (*server)->verifier_key()),
+             {LogField::Str("key", (*server)->verifier_key())});
+  if (metrics != nullptr) {
+    const std::string metrics_address = absl::StrCat(
+        metrics_listen.substr(0, metrics_listen.rfind(':')), ":", metrics->port());
+    Log().Info("metrics",
+               absl::StrCat("metrics on http://", metrics_address, "/metrics"),
+               {LogField::Str("address", metrics_address)});
+  }
   if (dev) {
     std::cout << "# permit dev credentials (kept in " << data
               << "/dev). Paste one export line to act as that principal:\n";
@@ -259,8 +431,16 @@ int main(int argc, char** argv) {
     }
     std::cout << "# the log's checkpoint key, for `permitctl audit verify`:\n"
               << "export PERMIT_LOG_KEY=" << (*server)->verifier_key() << "\n";
-    std::cout << "export PERMIT_SERVER=" << host << ":" << (*server)->port()
-              << std::endl;
+    std::cout << "export PERMIT_SERVER=" << host << ":" << (*server)->port() << "\n";
+    if ((*server)->tls()) {
+      std::cout << "# the dev CA that signed the server's certificate:\n"
+                << "export PERMIT_CA="
+                << std::filesystem::absolute(dev_setup->ca_file).string() << "\n";
+    } else {
+      std::cout << "# plaintext (--insecure): permitctl needs --insecure too\n"
+                << "export PERMIT_INSECURE=1\n";
+    }
+    std::cout << std::flush;
   }
 
   int sig = 0;
@@ -271,19 +451,30 @@ int main(int argc, char** argv) {
     // started with; a file with a mistake is refused and the old one stays.
     absl::StatusOr<permit::server::PrincipalRegistry> reloaded =
         permit::server::PrincipalRegistry::Load(principals_file);
-    if (!reloaded.ok()) {
-      std::cerr << "permitd: SIGHUP: kept the current principals: "
-                << reloaded.status().message() << "\n";
+    const int64_t count = reloaded.ok() ? static_cast<int64_t>(reloaded->size()) : 0;
+    const absl::Status refused = reloaded.ok()
+                                     ? (*server)->ReplacePrincipals(*std::move(reloaded))
+                                     : reloaded.status();
+    if (!refused.ok()) {
+      Log().Event(permit::server::LogLevel::kWarning, "reload_refused",
+                  absl::StrCat("SIGHUP: kept the current principals: ",
+                               refused.message()),
+                  {LogField::Str("file", principals_file)});
       continue;
     }
-    const size_t count = reloaded->size();
-    (*server)->ReplacePrincipals(*std::move(reloaded));
-    std::cerr << "permitd: SIGHUP: reloaded " << count << " principals from "
-              << principals_file << "\n";
+    Log().Info("reloaded",
+               absl::StrCat("SIGHUP: reloaded ", count, " principals from ",
+                            principals_file),
+               {LogField::Str("file", principals_file),
+                LogField::Int("principals", count)});
   }
-  std::cerr << "permitd: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
-            << ", shutting down\n";
+  const char* signal_name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+  Log().Info("shutting_down", absl::StrCat(signal_name, ", shutting down"),
+             {LogField::Str("signal", signal_name)});
+  // Metrics stop reading the server before it goes away; the commit hook
+  // stays valid until the manager is gone (metrics outlives the server).
+  if (metrics != nullptr) metrics->Detach();
   (*server)->Shutdown();
-  std::cerr << "permitd: stopped; the audit log is closed\n";
+  Log().Info("stopped", "stopped; the audit log is closed");
   return 0;
 }

@@ -3,7 +3,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/checkpoint.h"
+#include "core/status_macros.h"
 #include "core/validation.h"
+#include "server/certs.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -12,8 +14,43 @@
 
 namespace permit::server {
 
+namespace {
+
+absl::Status CheckCertificateBindings(const PrincipalRegistry& principals,
+                                      bool client_ca) {
+  if (principals.binds_certificates() && !client_ca) {
+    return absl::FailedPreconditionError(
+        "the principals file binds principals to client certificates "
+        "(cert_subject), but no client CA is set to verify them: pass "
+        "--client_ca FILE (with --tls_cert and --tls_key)");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
     ServerOptions options) {
+  if (options.tls_cert_pem.empty() != options.tls_key_pem.empty()) {
+    return absl::InvalidArgumentError(
+        "TLS needs both a certificate and its private key (--tls_cert and "
+        "--tls_key)");
+  }
+  const bool tls = !options.tls_cert_pem.empty();
+  if (tls) {
+    RETURN_IF_ERROR(CheckCertificateAndKey(options.tls_cert_pem, options.tls_key_pem,
+                                           "the TLS certificate", "the TLS key"));
+  }
+  if (!options.client_ca_pem.empty()) {
+    RETURN_IF_ERROR(CheckCertificates(options.client_ca_pem, "the client CA"));
+  }
+  if (!options.client_ca_pem.empty() && !tls) {
+    return absl::InvalidArgumentError(
+        "--client_ca checks client certificates, which needs TLS: pass "
+        "--tls_cert and --tls_key too");
+  }
+  RETURN_IF_ERROR(CheckCertificateBindings(options.principals,
+                                           !options.client_ca_pem.empty()));
   absl::StatusOr<std::unique_ptr<storage::RocksDbEventStore>> store =
       storage::RocksDbEventStore::Open(options.db_path);
   if (!store.ok()) return store.status();
@@ -23,6 +60,8 @@ absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
 
   std::unique_ptr<PermitServer> s(new PermitServer());
   s->grace_ = options.shutdown_grace;
+  s->tls_ = tls;
+  s->client_ca_ = !options.client_ca_pem.empty();
   s->manager_ = *std::move(manager);
 
   std::string pem = options.signing_key_pem;
@@ -40,10 +79,24 @@ absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
   s->checkpointer_ = *std::move(checkpointer);
 
   s->auth_ = std::make_unique<Authenticator>(std::move(options.principals));
-  s->case_service_ =
-      std::make_unique<CaseServiceImpl>(s->manager_.get(), s->auth_.get());
-  s->audit_service_ = std::make_unique<AuditServiceImpl>(
-      s->manager_.get(), s->checkpointer_.get(), s->auth_.get());
+  s->rate_limiter_ =
+      std::make_unique<RateLimiter>(options.rate_limit, options.rate_burst);
+  s->stream_limiter_ =
+      std::make_unique<StreamLimiter>(options.max_streams_per_principal);
+  s->log_streams_ = std::make_unique<LogStreams>(options.stream_write_timeout);
+  s->denials_ = std::make_unique<DenialRecord>(options.denials_kept);
+  Frontend& fe = s->frontend_;
+  fe.manager = s->manager_.get();
+  fe.checkpointer = s->checkpointer_.get();
+  fe.auth = s->auth_.get();
+  fe.rate_limiter = s->rate_limiter_.get();
+  fe.stream_limiter = s->stream_limiter_.get();
+  fe.streams = s->log_streams_.get();
+  fe.denials = s->denials_.get();
+  fe.observers = options.observers;
+  fe.observers.push_back(s->denials_.get());
+  s->case_service_ = std::make_unique<CaseServiceImpl>(&s->frontend_);
+  s->audit_service_ = std::make_unique<AuditServiceImpl>(&s->frontend_);
 
   // The standard grpc.health.v1 service (SERVING once the log is open and
   // checked, NOT_SERVING while shutting down) and server reflection, so
@@ -51,8 +104,17 @@ absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                           &s->port_);
+  std::shared_ptr<grpc::ServerCredentials> credentials =
+      grpc::InsecureServerCredentials();
+  if (tls) {
+    grpc::SslServerCredentialsOptions ssl(
+        s->client_ca_ ? GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY
+                      : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    ssl.pem_root_certs = options.client_ca_pem;
+    ssl.pem_key_cert_pairs.push_back({options.tls_key_pem, options.tls_cert_pem});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
+  builder.AddListeningPort(options.listen, credentials, &s->port_);
   builder.SetMaxReceiveMessageSize(core::Limits::kMaxRequestBytes);
   builder.RegisterService(s->case_service_.get());
   builder.RegisterService(s->audit_service_.get());
@@ -62,11 +124,19 @@ absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
     s->manager_.reset();
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", options.listen,
-        " (address in use, or not an address of this host?)"));
+        tls ? " (address in use, not an address of this host, or a TLS "
+              "certificate and key that do not parse or do not match?)"
+            : " (address in use, or not an address of this host?)"));
   }
   // The log was opened and checked above: ready.
   s->grpc_server_->GetHealthCheckService()->SetServingStatus(true);
   return s;
+}
+
+absl::Status PermitServer::ReplacePrincipals(PrincipalRegistry registry) {
+  RETURN_IF_ERROR(CheckCertificateBindings(registry, client_ca_));
+  auth_->Replace(std::move(registry));
+  return absl::OkStatus();
 }
 
 void PermitServer::Shutdown() {

@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -36,13 +37,35 @@ struct ServerOptions {
   // With no key, an ephemeral one is made (tests; permitd requires a key).
   std::string signing_key_pem;
   std::string log_origin = "permit.invalid/log";
+  // TLS: the server's certificate (chain) and private key, PEM. Both empty:
+  // plaintext (main.cc allows that on loopback only, or with --insecure).
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
+  // With TLS: the CA (PEM) that client certificates are verified against.
+  // Clients may then present one; principals bound to a certificate must.
+  std::string client_ca_pem;
+
+  // Per-principal limits (see limits.h): calls per second and burst (rate 0:
+  // no limit), and open log streams (0: no limit).
+  double rate_limit = 200;
+  double rate_burst = 400;
+  int max_streams_per_principal = 8;
+  // A log stream whose client takes no message for this long is dropped.
+  absl::Duration stream_write_timeout = absl::Seconds(30);
+  // Refused calls kept for ListDenials (the oldest are evicted).
+  size_t denials_kept = 10000;
+  // Told of every finished call, besides the denials record. Not owned;
+  // must outlive the server.
+  std::vector<CallObserver*> observers;
 };
 
 class PermitServer {
  public:
   // Opens the log (refusing a damaged one with DATA_LOSS, a folder in use
   // with FAILED_PRECONDITION) and starts serving. UNAVAILABLE if the address
-  // cannot be bound.
+  // cannot be bound; INVALID_ARGUMENT for half a TLS configuration;
+  // FAILED_PRECONDITION if principals are bound to certificates but no
+  // client CA is set.
   static absl::StatusOr<std::unique_ptr<PermitServer>> Start(ServerOptions options);
 
   PermitServer(const PermitServer&) = delete;
@@ -52,12 +75,18 @@ class PermitServer {
   // The bound port.
   int port() const { return port_; }
   CaseManager* manager() { return manager_.get(); }
+  const DenialRecord& denials() const { return *denials_; }
+  const LogStreams& log_streams() const { return *log_streams_; }
+  const StreamLimiter& stream_limiter() const { return *stream_limiter_; }
   // "<name>+<hex key id>+<base64 key>" of the checkpoint signing key.
   const std::string& verifier_key() const { return checkpointer_->verifier_key(); }
-  // Replaces the principals (e.g. after the file changed).
-  void ReplacePrincipals(PrincipalRegistry registry) {
-    auth_->Replace(std::move(registry));
-  }
+  // Replaces the principals (e.g. after the file changed); calls in flight
+  // keep the principal they started with. FAILED_PRECONDITION (and the old
+  // principals stay) if the new ones are bound to certificates that this
+  // server cannot check.
+  absl::Status ReplacePrincipals(PrincipalRegistry registry);
+  // True if calls come over TLS.
+  bool tls() const { return tls_; }
 
   // Stops taking calls, lets queued actions commit, ends watch streams,
   // waits up to the grace period for in-flight calls, closes the log.
@@ -70,10 +99,17 @@ class PermitServer {
 
   absl::Duration grace_;
   int port_ = 0;
+  bool tls_ = false;
+  bool client_ca_ = false;
   bool shut_down_ = false;
   std::unique_ptr<CaseManager> manager_;
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<RateLimiter> rate_limiter_;
+  std::unique_ptr<StreamLimiter> stream_limiter_;
+  std::unique_ptr<LogStreams> log_streams_;
+  std::unique_ptr<DenialRecord> denials_;
+  Frontend frontend_;
   std::unique_ptr<CaseServiceImpl> case_service_;
   std::unique_ptr<AuditServiceImpl> audit_service_;
   std::unique_ptr<grpc::Server> grpc_server_;

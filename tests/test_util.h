@@ -52,6 +52,22 @@ MATCHER_P(StatusIs, code,
   return s.code() == code;
 }
 
+// Matches an absl::Status or absl::StatusOr whose code is `code` and whose
+// message matches `message` (e.g. HasSubstr("...")).
+MATCHER_P2(StatusIs, code, message,
+           std::string(negation ? "has no " : "has ") + "status code " +
+               absl::StatusCodeToString(code) + " with a matching message") {
+  absl::Status s;
+  if constexpr (std::is_same_v<std::decay_t<arg_type>, absl::Status>) {
+    s = arg;
+  } else {
+    s = arg.status();
+  }
+  *result_listener << "status is " << s;
+  return s.code() == code &&
+         ::testing::Matches(message)(std::string(s.message()));
+}
+
 // Matches an OK absl::Status or absl::StatusOr.
 MATCHER(IsOk, negation ? "is not OK" : "is OK") {
   absl::Status s;

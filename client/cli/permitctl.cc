@@ -36,24 +36,64 @@ struct UsageError {
 struct Globals {
   std::string server = "127.0.0.1:7443";
   std::string token;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  bool insecure = false;
   std::string output = "table";
   double timeout_seconds = 10;
   Format format() const { return output == "json" ? Format::kJson : Format::kTable; }
 };
+
+std::string ReadPemFile(const std::string& flag, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw UsageError{absl::StrCat(flag, " ", path, ": cannot read the file")};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (ss.str().find("-----BEGIN ") == std::string::npos) {
+    throw UsageError{absl::StrCat(flag, " ", path, ": not a PEM file")};
+  }
+  return ss.str();
+}
 
 std::unique_ptr<Client> MakeClient(const Globals& g) {
   ClientOptions options;
   options.address = g.server;
   options.token = g.token;
   options.deadline = absl::Seconds(g.timeout_seconds);
+  options.insecure = g.insecure;
+  if (g.insecure && (!g.ca_file.empty() || !g.cert_file.empty())) {
+    throw UsageError{
+        "--insecure (plaintext) contradicts --ca/--cert (check PERMIT_CA, "
+        "PERMIT_CERT and PERMIT_INSECURE in the environment)"};
+  }
+  if (g.cert_file.empty() != g.key_file.empty()) {
+    throw UsageError{"--cert and --key go together (a client certificate and its key)"};
+  }
+  if (!g.ca_file.empty()) options.ca_pem = ReadPemFile("--ca", g.ca_file);
+  if (!g.cert_file.empty()) {
+    options.cert_pem = ReadPemFile("--cert", g.cert_file);
+    options.key_pem = ReadPemFile("--key", g.key_file);
+  }
   absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(options);
   if (!client.ok()) throw UsageError{std::string(client.status().message())};
   return *std::move(client);
 }
 
+// Set from the global flags: whether the call went over TLS.
+bool g_tls = true;
+
 // Prints the error and gives the exit code for a failed call.
 int Failed(const absl::Status& status) {
   PrintError(std::cerr, status);
+  if (status.code() == absl::StatusCode::kUnavailable) {
+    std::cerr << (g_tls ? "hint: permitctl uses TLS by default. A server "
+                          "started with --insecure needs --insecure here; a "
+                          "server with a private CA (permitd --dev) needs "
+                          "--ca FILE (PERMIT_CA)\n"
+                        : "hint: if the server uses TLS, drop --insecure "
+                          "(and PERMIT_INSECURE)\n");
+  }
   return kExitServer;
 }
 
@@ -194,6 +234,18 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--token", g.token, "Bearer token of the principal to act as")
       ->envname("PERMIT_TOKEN");
+  app.add_option("--ca", g.ca_file,
+                 "CA certificates (PEM) to check the server's certificate "
+                 "against (default: the system's trusted roots)")
+      ->envname("PERMIT_CA");
+  app.add_option("--cert", g.cert_file,
+                 "Client certificate (PEM), for principals bound to one")
+      ->envname("PERMIT_CERT");
+  app.add_option("--key", g.key_file, "Private key of --cert (PEM)")
+      ->envname("PERMIT_KEY");
+  app.add_flag("--insecure", g.insecure,
+               "Plaintext, no TLS (a server started with --insecure)")
+      ->envname("PERMIT_INSECURE");
   app.add_option("-o,--output", g.output, "Output format: table or json (the "
                                           "proto3 JSON mapping)")
       ->check(CLI::IsMember({"table", "json"}))
@@ -410,6 +462,19 @@ int Main(int argc, char** argv) {
   }
 
   // --- audit --------------------------------------------------------------
+  // --- health --------------------------------------------------------------
+  CLI::App* health = app.add_subcommand(
+      "health",
+      "Ask the server's standard gRPC health service: exit 0 when it is "
+      "SERVING, 1 otherwise (needs no token; for probes and scripts)");
+  health->callback([&] {
+    run = [&] {
+      if (absl::Status s = MakeClient(g)->CheckHealth(); !s.ok()) return Failed(s);
+      std::cout << "SERVING\n";
+      return kExitOk;
+    };
+  });
+
   CLI::App* audit = app.add_subcommand("audit", "Read the audit log");
   audit->require_subcommand(1);
 
@@ -721,6 +786,7 @@ int Main(int argc, char** argv) {
               << "'permitctl <command> <subcommand> --help') for usage.\n";
     return kExitUsage;
   }
+  g_tls = !g.insecure;
   try {
     return run ? run() : kExitUsage;
   } catch (const UsageError& e) {

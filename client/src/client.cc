@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 
@@ -28,9 +29,12 @@ absl::Status FromGrpc(const grpc::Status& s) {
   return out;
 }
 
+// Worth retrying, with backoff and the same request id: the server was
+// unreachable or slow, or the caller is over its rate limit for now.
 bool Transient(const grpc::Status& s) {
   return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
 }
 
 }  // namespace
@@ -66,16 +70,50 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
     return absl::InvalidArgumentError("no server address");
   }
   if (options.max_attempts < 1) options.max_attempts = 1;
+  if (options.cert_pem.empty() != options.key_pem.empty()) {
+    return absl::InvalidArgumentError(
+        "a client certificate needs its private key (and a key its certificate)");
+  }
+  if (options.insecure &&
+      (!options.ca_pem.empty() || !options.cert_pem.empty())) {
+    return absl::InvalidArgumentError(
+        "insecure (plaintext) contradicts a CA or client certificate: drop one");
+  }
   return std::unique_ptr<Client>(new Client(std::move(options)));
 }
 
 Client::Client(ClientOptions options) : options_(std::move(options)) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
-  channel_ = grpc::CreateCustomChannel(options_.address,
-                                       grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (options_.insecure) {
+    credentials = grpc::InsecureChannelCredentials();
+  } else {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options_.ca_pem;
+    ssl.pem_cert_chain = options_.cert_pem;
+    ssl.pem_private_key = options_.key_pem;
+    credentials = grpc::SslCredentials(ssl);
+  }
+  channel_ = grpc::CreateCustomChannel(options_.address, credentials, args);
   cases_ = v1::CaseService::NewStub(channel_);
   audit_ = v1::AuditService::NewStub(channel_);
+}
+
+absl::Status Client::CheckHealth() {
+  auto stub = grpc::health::v1::Health::NewStub(channel_);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.deadline));
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status s = stub->Check(&ctx, request, &response);
+  if (!s.ok()) return FromGrpc(s);
+  if (response.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
+    return absl::UnavailableError(absl::StrCat(
+        "the server reports ",
+        grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status())));
+  }
+  return absl::OkStatus();
 }
 
 void Client::Prepare(grpc::ClientContext* ctx, bool with_deadline) const {
@@ -152,6 +190,11 @@ absl::StatusOr<v1::ListCasesResponse> Client::ListCases(
 absl::StatusOr<v1::LogHead> Client::GetLogHead() {
   return Call(audit_.get(), &v1::AuditService::Stub::GetLogHead,
               v1::GetLogHeadRequest());
+}
+
+absl::StatusOr<v1::ListDenialsResponse> Client::ListDenials(
+    const v1::ListDenialsRequest& request) {
+  return Call(audit_.get(), &v1::AuditService::Stub::ListDenials, request);
 }
 
 absl::StatusOr<v1::SignedCheckpoint> Client::GetCheckpoint() {

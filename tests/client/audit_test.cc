@@ -132,6 +132,7 @@ class Permitd {
     d->server_ = *std::move(server);
     for (const auto& [id, role, org] : testing::TestPrincipalList()) {
       ClientOptions c;
+      c.insecure = true;  // the test server is plaintext on loopback
       c.address = absl::StrCat("127.0.0.1:", d->server_->port());
       c.token = std::string("token-") + id;
       c.deadline = absl::Seconds(10);

@@ -92,6 +92,7 @@ class ClientTest : public ::testing::Test {
 
   std::unique_ptr<Client> Connect(int attempts = 4) {
     ClientOptions options;
+    options.insecure = true;  // the test server is plaintext on loopback
     options.address = "127.0.0.1:" + std::to_string(port_);
     options.token = "secret";
     options.max_attempts = attempts;
@@ -184,6 +185,7 @@ TEST_F(ClientTest, ReadLogResumesAfterTheLastDeliveredEntry) {
 
 TEST_F(ClientTest, UnreachableServerIsUnavailable) {
   ClientOptions options;
+  options.insecure = true;  // the test server is plaintext on loopback
   options.address = "127.0.0.1:" + std::to_string(testing::FreePort());
   options.max_attempts = 2;
   options.initial_backoff = absl::Milliseconds(10);

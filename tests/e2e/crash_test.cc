@@ -64,10 +64,13 @@ class CrashTest : public ::testing::Test {
     port_ = testing::FreePort();
     server_ = std::make_unique<testing::PermitdProcess>(dir_.path() + "/data", principals_,
                                                signing_key_, port_);
+    // The test drives as many actions as it can: no per-principal rate limit.
+    server_->SetEnvironment({"PERMIT_RATE_LIMIT=0"}, /*origin_from_env=*/false);
   }
 
   std::unique_ptr<Client> Connect(const std::string& token, int attempts = 1) {
     ClientOptions options;
+    options.insecure = true;  // the test server is plaintext on loopback
     options.address = "127.0.0.1:" + std::to_string(port_);
     options.token = token;
     options.deadline = absl::Seconds(3);

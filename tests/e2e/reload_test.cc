@@ -47,6 +47,7 @@ class ReloadTest : public ::testing::Test {
 
   absl::Status Head(const std::string& token) {
     ClientOptions options;
+    options.insecure = true;  // the test server is plaintext on loopback
     options.address = "127.0.0.1:" + std::to_string(port_);
     options.token = token;
     options.max_attempts = 1;
@@ -107,6 +108,7 @@ TEST(EnvironmentTest, PermitFlagVariablesSetFlags) {
   server.SetEnvironment({"PERMIT_LOG_ORIGIN=env.example/log"}, /*origin_from_env=*/true);
   server.Start();
   ClientOptions options;
+  options.insecure = true;  // the test server is plaintext on loopback
   options.address = "127.0.0.1:" + std::to_string(port);
   options.token = "t";
   options.max_attempts = 1;

@@ -125,7 +125,8 @@ ctl() {
   fi
   local token
   token=$(cat "$DATA/dev/$who.token")
-  PERMIT_SERVER="127.0.0.1:$PORT" PERMIT_TOKEN="$token" "$PERMITCTL" "$@"
+  PERMIT_SERVER="127.0.0.1:$PORT" PERMIT_CA="$DATA/dev/ca.pem" PERMIT_TOKEN="$token" \
+    "$PERMITCTL" "$@"
 }
 
 # expect_exit CODE CMD...: runs CMD with stdout in $WORK/out and stderr in
@@ -177,7 +178,7 @@ start_permitd() {
     kill -0 "$PERMITD_PID" 2>/dev/null || fail "permitd exited during start-up"
     if [[ -f "$DATA/dev/aud-1.token" ]] &&
        PERMIT_SERVER="127.0.0.1:$PORT" PERMIT_TOKEN="$(cat "$DATA/dev/aud-1.token")" \
-         "$PERMITCTL" --timeout 2 audit head >/dev/null 2>&1; then
+         PERMIT_CA="$DATA/dev/ca.pem" "$PERMITCTL" --timeout 2 audit head >/dev/null 2>&1; then
       break
     fi
     ((SECONDS < deadline)) || fail "permitd did not accept calls within 60 s"
@@ -228,11 +229,43 @@ expect_exit 1 "$PERMITD" --listen 127.0.0.1:1 --data "$BAD" --principals "$WORK/
 err_has "no log origin"
 expect_exit 1 env PERMIT_DEV=maybe "$PERMITD"
 err_has "PERMIT_DEV=maybe"
+# Plaintext beyond loopback is refused unless --insecure says so; half a TLS
+# configuration is refused.
+expect_exit 1 "$PERMITD" --listen 0.0.0.0:1 --data "$BAD" --principals "$WORK/p.json"
+err_has "refusing to serve plaintext on 0.0.0.0:1"
+expect_exit 1 "$PERMITD" --listen 127.0.0.1:1 --data "$BAD" --principals "$WORK/p.json" \
+  --tls_cert "$WORK/p.json"
+err_has "TLS needs both --tls_cert and --tls_key"
+expect_exit 1 "$PERMITD" --listen 127.0.0.1:1 --data "$BAD" --principals "$WORK/p.json" \
+  --signing_key "$WORK/p.json" --log_origin test.invalid/log \
+  --tls_cert "$WORK/p.json" --tls_key "$WORK/p.json"
+err_has "p.json: no PEM certificate"
 
 start_permitd
 grep -qF "0 events in the audit log" "$WORK/permitd.err" ||
   fail "a fresh permitd should report an empty audit log"
 pass
+grep -qF "(TLS;" "$WORK/permitd.err" || fail "permitd --dev should serve TLS"
+pass
+grep -qF "export PERMIT_CA=$(realpath "$DATA")/dev/ca.pem" "$WORK/permitd.out" ||
+  fail "permitd --dev should print export PERMIT_CA=<its dev CA>"
+pass
+
+# TLS by default: the health check passes with the dev CA; a client that
+# does not trust the dev CA, or speaks plaintext, gets nowhere (exit 1, with
+# a hint).
+expect_exit 0 env PERMIT_SERVER="127.0.0.1:$PORT" PERMIT_CA="$DATA/dev/ca.pem" \
+  "$PERMITCTL" health
+out_has "SERVING"
+expect_exit 1 env -u PERMIT_CA PERMIT_SERVER="127.0.0.1:$PORT" \
+  PERMIT_TOKEN="$(cat "$DATA/dev/aud-1.token")" "$PERMITCTL" --timeout 2 audit head
+err_has "UNAVAILABLE"
+err_has "--ca FILE"
+expect_exit 1 env -u PERMIT_CA PERMIT_SERVER="127.0.0.1:$PORT" \
+  PERMIT_TOKEN="$(cat "$DATA/dev/aud-1.token")" "$PERMITCTL" --timeout 2 --insecure audit head
+err_has "UNAVAILABLE"
+expect_exit 2 env PERMIT_CA="$DATA/dev/ca.pem" "$PERMITCTL" --insecure health
+err_has "--insecure (plaintext) contradicts --ca"
 
 # An empty log: size 0, root = SHA-256 of the empty string.
 expect_exit 0 ctl aud-1 audit head
@@ -386,8 +419,9 @@ out_line '^version +2$'
 # Global flags may follow the subcommand: no PERMIT_SERVER or PERMIT_TOKEN in
 # the environment, so the call only works if --server, --token and -o are
 # taken from after `case get ID`.
-expect_exit 0 env -u PERMIT_SERVER -u PERMIT_TOKEN "$PERMITCTL" case get "$CASE_ID" \
-  --server "127.0.0.1:$PORT" --token "$(cat "$DATA/dev/exp-acme.token")" -o json
+expect_exit 0 env -u PERMIT_SERVER -u PERMIT_TOKEN -u PERMIT_CA "$PERMITCTL" case get "$CASE_ID" \
+  --server "127.0.0.1:$PORT" --token "$(cat "$DATA/dev/exp-acme.token")" -o json \
+  --ca "$DATA/dev/ca.pem"
 py "import json,sys
 c = json.load(sys.stdin)
 assert c['id'] == '$CASE_ID', c['id']
@@ -400,7 +434,7 @@ pass
 TAIL_OUT="$WORK/tail.out"
 : >"$TAIL_OUT"
 PERMIT_SERVER="127.0.0.1:$PORT" PERMIT_TOKEN="$(cat "$DATA/dev/aud-1.token")" \
-  "$PERMITCTL" audit tail >"$TAIL_OUT" 2>"$WORK/tail.err" &
+  PERMIT_CA="$DATA/dev/ca.pem" "$PERMITCTL" audit tail >"$TAIL_OUT" 2>"$WORK/tail.err" &
 TAIL_PID=$!
 # The header is printed once the tail has read the head it starts after.
 deadline=$((SECONDS + 30))

@@ -132,14 +132,17 @@ class CaseManagerTest : public ::testing::Test {
   template <typename Request>
   absl::StatusOr<v1::Case> Run(
       void (CaseManager::*action)(const v1::Actor&, const Request&,
-                                  CaseManager::Done),
+                                  CaseManager::Done, absl::Time),
       const v1::Actor& actor, const Request& r) {
     absl::StatusOr<v1::Case> result;
     absl::Notification done;
-    (manager_.get()->*action)(actor, r, [&](absl::StatusOr<v1::Case> c) {
-      result = std::move(c);
-      done.Notify();
-    });
+    (manager_.get()->*action)(
+        actor, r,
+        [&](absl::StatusOr<v1::Case> c) {
+          result = std::move(c);
+          done.Notify();
+        },
+        absl::InfiniteFuture());
     done.WaitForNotification();
     return result;
   }
@@ -391,6 +394,50 @@ TEST_F(CaseManagerTest, DuplicateRequestsInOneBatchActOnce) {
   // One write for the held submit, one for the batch with both duplicates.
   EXPECT_EQ(store_->appends.load(), 2);
   EXPECT_EQ(store_->events_appended.load(), 2);
+}
+
+TEST_F(CaseManagerTest, ActionWhoseDeadlinePassedInTheQueueIsDroppedUnwritten) {
+  Gate gate;
+  std::thread unrelated;
+  absl::StatusOr<v1::Case> unrelated_result;
+  HoldWriter(&gate, &unrelated, &unrelated_result);
+
+  // Queued behind the held write with a deadline that passes while it waits,
+  // next to one without a deadline.
+  v1::SubmitCaseRequest late;
+  late.set_request_id("late");
+  *late.mutable_application() = ValidApplication();
+  v1::SubmitCaseRequest patient = late;
+  patient.set_request_id("patient");
+  absl::StatusOr<v1::Case> late_result, patient_result;
+  absl::Notification late_done, patient_done;
+  manager_->Submit(
+      Exporter(), late,
+      [&](absl::StatusOr<v1::Case> c) {
+        late_result = std::move(c);
+        late_done.Notify();
+      },
+      absl::Now() + absl::Milliseconds(50));
+  manager_->Submit(Exporter(), patient, [&](absl::StatusOr<v1::Case> c) {
+    patient_result = std::move(c);
+    patient_done.Notify();
+  });
+  const bool queued = AwaitQueuedActions(2);
+  absl::SleepFor(absl::Milliseconds(100));
+  gate.release.Notify();
+  late_done.WaitForNotification();
+  patient_done.WaitForNotification();
+  unrelated.join();
+  ASSERT_TRUE(queued);
+
+  EXPECT_THAT(late_result, StatusIs(absl::StatusCode::kDeadlineExceeded,
+                                    HasSubstr("nothing was written")));
+  ASSERT_THAT(patient_result, IsOk());
+  // The held submit and the patient one: the late one left no event.
+  EXPECT_EQ(manager_->LogSize(), 2u);
+  // A retry with the same request id acts now.
+  EXPECT_THAT(Run(&CaseManager::Submit, Exporter(), late), IsOk());
+  EXPECT_EQ(manager_->LogSize(), 3u);
 }
 
 TEST_F(CaseManagerTest, TwoActionsOnOneCaseInOneBatch) {

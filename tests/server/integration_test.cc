@@ -67,6 +67,7 @@ class IntegrationTest : public ::testing::Test {
 
   std::unique_ptr<Client> Connect(const std::string& token) {
     ClientOptions options;
+    options.insecure = true;  // the test server is plaintext on loopback
     options.address = "127.0.0.1:" + std::to_string(server_->port());
     options.token = token;
     options.deadline = absl::Seconds(5);

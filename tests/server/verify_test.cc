@@ -172,6 +172,7 @@ class VerifyDatabaseTest : public ::testing::Test {
     server_ = *std::move(server);
     for (const auto& [id, role, org] : testing::TestPrincipalList()) {
       ClientOptions c;
+      c.insecure = true;  // the test server is plaintext on loopback
       c.address = "127.0.0.1:" + std::to_string(server_->port());
       c.token = std::string("token-") + id;
       c.deadline = absl::Seconds(5);

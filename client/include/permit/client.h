@@ -11,10 +11,12 @@
 // gRPC code and message; FieldViolations() extracts the per-field reasons of
 // an INVALID_ARGUMENT. Mutating methods fill in a fresh request_id when the
 // request has none and retry transient failures (UNAVAILABLE,
-// DEADLINE_EXCEEDED) with that same id, so a retry never acts twice.
+// DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED from the rate limit) with that same
+// id, so a retry never acts twice.
 //
 // Thread-safety: a Client may be used from many threads at once.
-// Transport: plaintext gRPC for now (TLS comes with the security work).
+// Transport: TLS by default, checking the server's certificate against
+// `ca_pem` (or the system's trusted roots); `insecure` for plaintext.
 #ifndef PERMIT_CLIENT_H_
 #define PERMIT_CLIENT_H_
 
@@ -43,6 +45,16 @@ struct ClientOptions {
   int max_attempts = 4;
   // Wait before the first retry; doubles each time.
   absl::Duration initial_backoff = absl::Milliseconds(200);
+
+  // Transport security. TLS unless `insecure`: the server's certificate must
+  // chain to `ca_pem` (PEM; empty: the system's trusted roots) and name the
+  // host in `address`. `cert_pem` and `key_pem` (PEM, both or neither): a
+  // client certificate, for principals bound to one (mutual TLS).
+  // `insecure`: plaintext, for a server started with --insecure.
+  bool insecure = false;
+  std::string ca_pem;
+  std::string cert_pem;
+  std::string key_pem;
 };
 
 // One bad field of an INVALID_ARGUMENT, from google.rpc.BadRequest.
@@ -60,7 +72,9 @@ std::string StatusCodeName(absl::StatusCode code);
 class Client {
  public:
   // Creates a channel to `options.address`. Connection happens lazily, so
-  // an unreachable server shows as UNAVAILABLE on the first call.
+  // an unreachable server (or a failed TLS handshake) shows as UNAVAILABLE
+  // on the first call. INVALID_ARGUMENT for contradictory transport options
+  // (a certificate without its key, `insecure` with certificates).
   static absl::StatusOr<std::unique_ptr<Client>> Connect(ClientOptions options);
 
   Client(const Client&) = delete;
@@ -84,9 +98,15 @@ class Client {
   absl::StatusOr<v1::Case> RevokeCase(v1::RevokeCaseRequest request);
   absl::StatusOr<v1::Case> WithdrawCase(v1::WithdrawCaseRequest request);
 
+  // The standard grpc.health.v1 check of the whole server: OK when it is
+  // SERVING, UNAVAILABLE (naming the status) otherwise. Needs no token.
+  absl::Status CheckHealth();
+
   // AuditService.
   absl::StatusOr<v1::LogHead> GetLogHead();
   absl::StatusOr<v1::SignedCheckpoint> GetCheckpoint();
+  // Refused calls on record (auditors only), newest first.
+  absl::StatusOr<v1::ListDenialsResponse> ListDenials(const v1::ListDenialsRequest& request);
   // The proofs as served; permit/audit.h verifies them.
   absl::StatusOr<v1::InclusionProof> GetInclusionProof(uint64_t sequence,
                                                        uint64_t tree_size);

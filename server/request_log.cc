@@ -1,0 +1,214 @@
+// permitd's text and JSON log lines; see request_log.h.
+#include "server/request_log.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+
+namespace permit::server {
+namespace {
+
+// The length of the well-formed UTF-8 sequence at s[i] (a byte >= 0x80),
+// or 0 if there is none (RFC 3629: no overlongs, surrogates or > U+10FFFF).
+size_t Utf8Length(absl::string_view s, size_t i) {
+  const auto at = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = at(i);
+  size_t n;
+  unsigned char lo = 0x80, hi = 0xBF;  // bounds of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  if (at(i + 1) < lo || at(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k) {
+    if (at(i + k) < 0x80 || at(i + k) > 0xBF) return 0;
+  }
+  return n;
+}
+
+// A text-format value: as is if it is plain printable ASCII with nothing
+// that could be read as a separator; JSON-quoted otherwise.
+void AppendTextValue(std::string* out, absl::string_view v) {
+  bool plain = !v.empty();
+  for (char ch : v) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c >= 0x7F || c == '"' || c == '\\' || c == '=') {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    out->append(v.data(), v.size());
+  } else {
+    out->append(JsonQuote(v));
+  }
+}
+
+std::string Now3339(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+}
+
+absl::string_view LevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kWarning:
+      return "warning";
+    case LogLevel::kError:
+      return "error";
+    case LogLevel::kInfo:
+      break;
+  }
+  return "info";
+}
+
+}  // namespace
+
+absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view name) {
+  if (name == "text") return LogFormat::kText;
+  if (name == "json") return LogFormat::kJson;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--log_format ", name, ": expected text or json"));
+}
+
+std::string JsonQuote(absl::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out.push_back('"');
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      if (const size_t n = Utf8Length(s, i); n > 0) {
+        out.append(s.data() + i, n);
+        i += n;
+      } else {
+        out.append("\\ufffd");
+        ++i;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
+      default:
+        if (c < 0x20 || c == 0x7F) {
+          absl::StrAppendFormat(&out, "\\u%04x", c);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+    ++i;
+  }
+  out.push_back('"');
+  return out;
+}
+
+LogField LogField::Str(absl::string_view key, absl::string_view value) {
+  return LogField{std::string(key), JsonQuote(value)};
+}
+
+LogField LogField::Int(absl::string_view key, int64_t value) {
+  return LogField{std::string(key), absl::StrCat(value)};
+}
+
+LogField LogField::Bool(absl::string_view key, bool value) {
+  return LogField{std::string(key), value ? "true" : "false"};
+}
+
+void Logger::Event(LogLevel level, absl::string_view event,
+                   absl::string_view message,
+                   std::initializer_list<LogField> fields) {
+  if (format_ == LogFormat::kText) {
+    WriteLine(absl::StrCat("permitd: ", message));
+    return;
+  }
+  std::string line = absl::StrCat(
+      "{\"time\":\"", Now3339(absl::Now()), "\",\"level\":\"", LevelName(level),
+      "\",\"event\":", JsonQuote(event), ",\"msg\":", JsonQuote(message));
+  for (const LogField& f : fields) {
+    absl::StrAppend(&line, ",", JsonQuote(f.key), ":", f.json);
+  }
+  line.push_back('}');
+  WriteLine(std::move(line));
+}
+
+void Logger::WriteLine(std::string line) {
+  line.push_back('\n');
+  absl::MutexLock lock(&mu_);
+  const char* p = line.data();
+  size_t left = line.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd_, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;  // nowhere to report it
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+}
+
+std::string RequestLog::Format(LogFormat format, const CallRecord& call) {
+  const std::string time = Now3339(call.start + call.latency);
+  const std::string code = absl::StatusCodeToString(call.status.code());
+  const double ms = absl::ToDoubleMilliseconds(call.latency);
+  const std::string& principal = call.actor.principal_id();
+  if (format == LogFormat::kJson) {
+    const absl::StatusCode c = call.status.code();
+    const bool error = c == absl::StatusCode::kInternal ||
+                       c == absl::StatusCode::kDataLoss ||
+                       c == absl::StatusCode::kUnknown;
+    return absl::StrCat(
+        "{\"time\":\"", time, "\",\"level\":\"", error ? "error" : "info",
+        "\",\"event\":\"call\",\"method\":", JsonQuote(call.method),
+        ",\"code\":\"", code, "\",\"latency_ms\":", absl::StrFormat("%.3f", ms),
+        ",\"principal\":", JsonQuote(principal), ",\"case\":", JsonQuote(call.case_id),
+        ",\"request_id\":", JsonQuote(call.request_id), ",\"peer\":",
+        JsonQuote(call.peer), "}");
+  }
+  std::string line = absl::StrCat("permitd: call ", time, " ");
+  AppendTextValue(&line, call.method);
+  absl::StrAppend(&line, " ", code, " ", absl::StrFormat("%.3f", ms), "ms");
+  const std::pair<absl::string_view, absl::string_view> fields[] = {
+      {"principal", principal},
+      {"case", call.case_id},
+      {"request_id", call.request_id},
+      {"peer", call.peer}};
+  for (const auto& [key, value] : fields) {
+    if (value.empty()) continue;
+    absl::StrAppend(&line, " ", key, "=");
+    AppendTextValue(&line, value);
+  }
+  return line;
+}
+
+void RequestLog::OnCallDone(const CallRecord& call) {
+  logger_->WriteLine(Format(logger_->format(), call));
+}
+
+}  // namespace permit::server
