@@ -57,8 +57,10 @@ absl::StatusOr<PrincipalRegistry> PrincipalRegistry::Parse(absl::string_view jso
       actor.set_role(v1::ROLE_REVIEWER);
     } else if (p.role() == "auditor") {
       actor.set_role(v1::ROLE_AUDITOR);
+    } else if (p.role() == "admin") {
+      actor.set_role(v1::ROLE_ADMIN);
     } else {
-      return bad("role", "must be exporter, reviewer or auditor");
+      return bad("role", "must be exporter, reviewer, auditor or admin");
     }
     for (char ch : p.org()) {
       if (!absl::ascii_isalnum(static_cast<unsigned char>(ch)) && ch != '-' &&

@@ -290,6 +290,10 @@ void CaseManager::CommitBatch(std::vector<Command>& batch) {
     absl::MutexLock lock(&notify_mu_);
     committed_size_ = next_seq - 1;
   }
+  if (!written.ok() && !storage_failed_) {
+    storage_failed_ = true;
+    if (options_.on_storage_failure) options_.on_storage_failure(written);
+  }
   if (options_.on_commit && !pending.empty()) {
     CommitStats stats;
     stats.actions = batch.size();
@@ -625,11 +629,30 @@ v1::LogHead CaseManager::GetLogHead(const v1::Actor& actor) const {
   return head;
 }
 
+absl::StatusOr<v1::BackupResponse> CaseManager::Backup(const v1::Actor& actor,
+                                                      const v1::BackupRequest& r,
+                                                      const std::string& backup_dir) {
+  if (actor.role() != v1::ROLE_ADMIN) {
+    return absl::PermissionDeniedError("backups are for admin principals");
+  }
+  const uint64_t size = LogSize();
+  ASSIGN_OR_RETURN(storage::BackupInfo info, store_->Backup(backup_dir, r.keep_last()));
+  v1::BackupResponse out;
+  out.set_backup_id(info.backup_id);
+  *out.mutable_time() = core::ToProtoTime(absl::FromUnixSeconds(info.unix_time));
+  out.set_tree_size_at_least(size);
+  out.set_size_bytes(info.size_bytes);
+  out.set_backup_dir(backup_dir);
+  for (uint32_t id : info.kept_ids) out.add_kept_backup_ids(id);
+  return out;
+}
+
 uint64_t CaseManager::LogSize() const { return store_->State().tree_size; }
 
 absl::Status CaseManager::CheckLogQuery(const v1::Actor& actor,
                                         const LogQuery& q) const {
-  if (actor.role() == v1::ROLE_UNSPECIFIED) {
+  if (actor.role() != v1::ROLE_EXPORTER && actor.role() != v1::ROLE_REVIEWER &&
+      actor.role() != v1::ROLE_AUDITOR) {
     return absl::PermissionDeniedError("no role to read the audit log");
   }
   if (q.to != UINT64_MAX && q.to < q.from) {

@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "permit/v1/admin_service.pb.h"
 #include "permit/v1/audit_service.pb.h"
 #include "permit/v1/case_service.pb.h"
 #include "storage/event_store.h"
@@ -71,6 +72,10 @@ class CaseManager {
     // reported exactly once. It delays the next batch: keep it to a few
     // atomic updates, take no lock and never block (metrics.h).
     std::function<void(const CommitStats&)> on_commit;
+    // If set, called once by the writer thread when a synced write first
+    // fails: the store then refuses every later write (UNAVAILABLE) until
+    // permitd restarts, and the server reports itself NOT_SERVING.
+    std::function<void(const absl::Status&)> on_storage_failure;
   };
 
   // Takes ownership of `store` and starts the writer thread.
@@ -134,6 +139,12 @@ class CaseManager {
   // The root hash of the first `size` events (0 < size <= log size).
   absl::StatusOr<std::string> RootAt(uint64_t size) const;
   v1::LogHead GetLogHead(const v1::Actor& actor) const;
+
+  // An online backup of the log into `backup_dir`, keeping the newest
+  // `r.keep_last()`. Admins only (PERMISSION_DENIED otherwise).
+  absl::StatusOr<v1::BackupResponse> Backup(const v1::Actor& actor,
+                                            const v1::BackupRequest& r,
+                                            const std::string& backup_dir);
 
   // Reads up to `max_events` log entries from `from` (inclusive) to `to`
   // (inclusive, clamped to the log size) that `actor` may see and that
@@ -236,6 +247,8 @@ class CaseManager {
   const std::unique_ptr<storage::EventStore> store_;
   const Options options_;
   uint64_t initial_size_ = 0;  // set before the writer starts
+
+  bool storage_failed_ = false;  // writer thread only
 
   mutable absl::Mutex mu_;
   std::deque<Command> queue_ ABSL_GUARDED_BY(mu_);

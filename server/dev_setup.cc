@@ -96,7 +96,8 @@ absl::StatusOr<DevSetup> EnsureDevSetup(const std::string& data_dir, bool tls) {
                       {"exp-globex", "exporter", "globex", "", ""},
                       {"rev-1", "reviewer", "", "", ""},
                       {"rev-2", "reviewer", "", "", ""},
-                      {"aud-1", "auditor", "", "", ""}};
+                      {"aud-1", "auditor", "", "", ""},
+                      {"adm-1", "admin", "", "", ""}};
   // Tokens kept from an earlier start are reused; a principal added to the
   // dev set since (or a lost token file) gets a fresh token, and then the
   // principals file is rewritten.

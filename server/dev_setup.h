@@ -1,7 +1,7 @@
 // `permitd --dev`: a ready-to-use local set-up. The first time, it creates
 // the data folder, fresh random tokens for the dev principals (exp-acme in
 // organisation acme, exp-globex in globex, reviewers rev-1 and rev-2,
-// auditor aud-1), a principals file holding only their SHA-256 hashes, and
+// auditor aud-1, admin adm-1), a principals file holding only their SHA-256 hashes, and
 // one file per token (mode 0600) so that they can be printed again on every
 // start, the log's Ed25519 checkpoint signing key, and (unless TLS is off)
 // a local CA and server certificate. Later starts reuse them. For development only: a real deployment

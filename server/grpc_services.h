@@ -14,6 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "permit/v1/admin_service.grpc.pb.h"
 #include "permit/v1/audit_service.grpc.pb.h"
 #include "permit/v1/case_service.grpc.pb.h"
 #include <thread>
@@ -82,6 +83,8 @@ struct Frontend {
   DenialRecord* denials = nullptr;
   // Told of every finished call (the denials record among them).
   std::vector<CallObserver*> observers;
+  // Where AdminService.Backup writes.
+  std::string backup_dir;
 };
 
 class CaseServiceImpl final : public v1::CaseService::CallbackService {
@@ -159,6 +162,18 @@ class AuditServiceImpl final : public v1::AuditService::CallbackService {
   grpc::ServerUnaryReactor* ListDenials(grpc::CallbackServerContext* ctx,
                                         const v1::ListDenialsRequest* request,
                                         v1::ListDenialsResponse* response) override;
+
+ private:
+  const Frontend* const fe_;
+};
+
+class AdminServiceImpl final : public v1::AdminService::CallbackService {
+ public:
+  explicit AdminServiceImpl(const Frontend* fe) : fe_(fe) {}
+
+  grpc::ServerUnaryReactor* Backup(grpc::CallbackServerContext* ctx,
+                                   const v1::BackupRequest* request,
+                                   v1::BackupResponse* response) override;
 
  private:
   const Frontend* const fe_;

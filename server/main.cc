@@ -16,6 +16,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/strip.h"
@@ -29,6 +30,7 @@
 #include "server/request_log.h"
 #include "server/server.h"
 #include "server/verify.h"
+#include "storage/rocksdb_event_store.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7443",
           "Address to serve gRPC on, host:port. Port 0 picks a free port "
@@ -51,7 +53,8 @@ ABSL_FLAG(std::string, log_origin, "",
           "that auditors pin depends on it.");
 ABSL_FLAG(bool, dev, false,
           "Development mode: create (first time) and print tokens for "
-          "exp-acme, exp-globex, rev-1, rev-2 and aud-1, and a local CA and "
+          "exp-acme, exp-globex, rev-1, rev-2, aud-1 and adm-1 (admin: backups), "
+          "and a local CA and "
           "server certificate for localhost (TLS; see --insecure); loopback "
           "only.");
 ABSL_FLAG(std::string, tls_cert, "",
@@ -63,6 +66,13 @@ ABSL_FLAG(std::string, client_ca, "",
           "verified against. Clients may then present one; principals with "
           "\"cert_subject\" in the principals file must (as well as their "
           "token). Needs --tls_cert.");
+ABSL_FLAG(std::string, backup_dir, "",
+          "Folder that `permitctl admin backup` writes backups into (default "
+          "DATA/backups). Put it on another disk, and copy it off the host.");
+ABSL_FLAG(std::string, from, "",
+          "`permitd restore`: the backup folder to restore from.");
+ABSL_FLAG(uint32_t, backup_id, 0,
+          "`permitd restore`: which backup (0: the newest).");
 ABSL_FLAG(double, rate_limit, 200,
           "Calls per second each principal may make on average (token "
           "bucket); beyond it calls get RESOURCE_EXHAUSTED. 0 turns the limit "
@@ -184,6 +194,97 @@ int Verify(const std::string& data) {
   return 0;
 }
 
+// `permitd restore --from BACKUP --data DIR`: restores a backup into
+// DIR/db (which must not exist), verifies it as `permitd verify` does, and
+// only then puts it in place. Exit 0 when the restored log holds.
+int Restore(const std::string& from, uint32_t backup_id, const std::string& data) {
+  namespace fs = std::filesystem;
+  if (from.empty()) return Fail("restore needs --from BACKUP_FOLDER");
+  const fs::path db = fs::path(data) / "db";
+  if (fs::exists(db)) {
+    return Fail(absl::StrCat(db.string(), " exists: restore into a data folder "
+                             "with no database (stop permitd, move the old one "
+                             "aside)"));
+  }
+  std::error_code ec;
+  fs::create_directories(data, ec);
+  const fs::path staging = fs::path(data) / "db.restoring";
+  fs::remove_all(staging, ec);
+  if (absl::Status s = permit::storage::RocksDbEventStore::RestoreBackup(
+          from, backup_id, staging.string());
+      !s.ok()) {
+    fs::remove_all(staging, ec);
+    return Fail(absl::StrCat("restore failed: ", s.message()));
+  }
+  absl::StatusOr<permit::server::VerifyReport> report =
+      permit::server::VerifyDatabase(staging.string(), nullptr);
+  if (!report.ok()) {
+    std::cout << "FAILED: the restored log does not verify: "
+              << report.status().message() << " (left in " << staging.string()
+              << " for inspection; not put in place)\n";
+    return 1;
+  }
+  fs::rename(staging, db, ec);
+  if (ec) return Fail(absl::StrCat("cannot move the restored log into place: ", ec.message()));
+  std::cout << "OK: restored " << (backup_id == 0 ? "the newest backup" : absl::StrCat("backup ", backup_id))
+            << " from " << from << " into " << db.string() << ": " << report->events
+            << " events, " << report->cases << " cases, root " << report->root_hex
+            << ", verified\n"
+            << "note: auditors who saved a checkpoint beyond " << report->events
+            << " events will see this log as rolled back; tell them, and see "
+               "docs/security.md on rotating the signing key\n";
+  return 0;
+}
+
+// `permitd --help`: the flags grouped by topic, each with its default and
+// its environment variable. A flag of this file missing from the topics is
+// listed under "Other" (the walkthrough test fails if there is one).
+void PrintHelp(absl::string_view usage) {
+  struct Topic {
+    const char* title;
+    std::vector<const char*> flags;
+  };
+  const std::vector<Topic> topics = {
+      {"Serving", {"listen", "data", "dev"}},
+      {"Identity and transport security",
+       {"principals", "tls_cert", "tls_key", "client_ca", "insecure"}},
+      {"The audit log's checkpoints", {"signing_key", "log_origin"}},
+      {"Limits per principal",
+       {"rate_limit", "rate_burst", "max_streams_per_principal",
+        "stream_write_timeout"}},
+      {"Operations", {"metrics_listen", "log_format", "backup_dir", "denials_kept"}},
+      {"`permitd restore`", {"from", "backup_id"}},
+  };
+  std::cout << usage << "\n";
+  absl::flat_hash_set<std::string> shown;
+  auto print = [&](absl::string_view name) {
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr) return;
+    shown.insert(std::string(name));
+    std::string def = flag->DefaultValue();
+    if (def.empty()) def = "\"\"";
+    std::cout << "  --" << name << "  (default " << def << "; env PERMIT_"
+              << absl::AsciiStrToUpper(name) << ")\n      " << flag->Help() << "\n";
+  };
+  for (const Topic& t : topics) {
+    std::cout << "\n" << t.title << ":\n";
+    for (const char* f : t.flags) print(f);
+  }
+  std::vector<std::string> others;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (absl::StrContains(flag->Filename(), "server/main.cc") &&
+        !shown.contains(std::string(name))) {
+      others.emplace_back(name);
+    }
+  }
+  if (!others.empty()) {
+    std::sort(others.begin(), others.end());
+    std::cout << "\nOther:\n";
+    for (const std::string& f : others) print(f);
+  }
+  std::cout << "\n--helpfull lists every flag, including the libraries'.\n";
+}
+
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
@@ -204,8 +305,18 @@ int main(int argc, char** argv) {
       "                                         production\n"
       "  permitd verify --data DIR              check a database folder\n"
       "                                         (read-only; also while it is served)\n"
+      "  permitd restore --from BACKUP --data DIR\n"
+      "                                         restore a backup and verify it\n"
       "\nEvery flag can also be set as PERMIT_<FLAG> in the environment\n"
       "(e.g. PERMIT_LISTEN=127.0.0.1:7500); the command line wins.\n");
+  for (int i = 1; i < argc; ++i) {
+    const absl::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (arg == "--help" || arg == "-help" || arg == "-h") {
+      PrintHelp(absl::ProgramUsageMessage());
+      return 0;
+    }
+  }
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (std::string env_error; !ApplyEnvironment(argc, argv, &env_error)) {
     return Fail(env_error);
@@ -221,8 +332,15 @@ int main(int argc, char** argv) {
       }
       return Verify(absl::GetFlag(FLAGS_data));
     }
+    if (std::string(args[1]) == "restore") {
+      if (args.size() > 2) {
+        return Fail("restore takes no arguments; use --from BACKUP --data DIR");
+      }
+      return Restore(absl::GetFlag(FLAGS_from), absl::GetFlag(FLAGS_backup_id),
+                     absl::GetFlag(FLAGS_data));
+    }
     return Fail(absl::StrCat("unknown command \"", args[1],
-                             "\"; the only command is `verify` (see --help)"));
+                             "\"; the commands are `verify` and `restore` (see --help)"));
   }
 
   const std::string listen = absl::GetFlag(FLAGS_listen);
@@ -362,6 +480,9 @@ int main(int argc, char** argv) {
     return Fail("--rate_limit and --max_streams_per_principal must be >= 0, "
                 "--rate_burst >= 1 and --stream_write_timeout > 0");
   }
+  options.backup_dir = absl::GetFlag(FLAGS_backup_dir).empty()
+                           ? (std::filesystem::path(data) / "backups").string()
+                           : absl::GetFlag(FLAGS_backup_dir);
   options.listen = listen;
   options.db_path = (std::filesystem::path(data) / "db").string();
   options.principals = *std::move(registry);

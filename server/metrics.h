@@ -112,6 +112,7 @@ class Metrics final : public CallObserver {
   void CountCases(const CaseManager* manager);
 
   int port_ = 0;
+  std::string host_;  // of the listening address
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<ServerCollector> collector_;
   std::unique_ptr<prometheus::Exposer> exposer_;

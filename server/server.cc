@@ -1,6 +1,8 @@
 // Assembly of permitd; see server.h.
 #include "server/server.h"
 
+#include <iostream>
+
 #include "absl/strings/str_cat.h"
 #include "core/checkpoint.h"
 #include "core/status_macros.h"
@@ -54,11 +56,24 @@ absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
   absl::StatusOr<std::unique_ptr<storage::RocksDbEventStore>> store =
       storage::RocksDbEventStore::Open(options.db_path);
   if (!store.ok()) return store.status();
+  std::unique_ptr<PermitServer> s(new PermitServer());
+  // A failed synced write latches the log shut for writes: say so once, and
+  // tell load balancers and orchestrators (health NOT_SERVING) to stop
+  // sending work here. Reads keep working until permitd is restarted.
+  options.manager.on_storage_failure =
+      [self = s.get(), then = std::move(options.manager.on_storage_failure)](
+          const absl::Status& status) {
+        if (then) then(status);
+        std::cerr << "permitd: STORAGE FAILURE, writes stopped until restart: "
+                  << status.message() << "\n";
+        if (self->grpc_server_ != nullptr) {
+          self->grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+        }
+      };
   absl::StatusOr<std::unique_ptr<CaseManager>> manager =
       CaseManager::Create(*std::move(store), std::move(options.manager));
   if (!manager.ok()) return manager.status();
 
-  std::unique_ptr<PermitServer> s(new PermitServer());
   s->grace_ = options.shutdown_grace;
   s->tls_ = tls;
   s->client_ca_ = !options.client_ca_pem.empty();
@@ -93,10 +108,12 @@ absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
   fe.stream_limiter = s->stream_limiter_.get();
   fe.streams = s->log_streams_.get();
   fe.denials = s->denials_.get();
+  fe.backup_dir = options.backup_dir;
   fe.observers = options.observers;
   fe.observers.push_back(s->denials_.get());
   s->case_service_ = std::make_unique<CaseServiceImpl>(&s->frontend_);
   s->audit_service_ = std::make_unique<AuditServiceImpl>(&s->frontend_);
+  s->admin_service_ = std::make_unique<AdminServiceImpl>(&s->frontend_);
 
   // The standard grpc.health.v1 service (SERVING once the log is open and
   // checked, NOT_SERVING while shutting down) and server reflection, so
@@ -118,6 +135,7 @@ absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
   builder.SetMaxReceiveMessageSize(core::Limits::kMaxRequestBytes);
   builder.RegisterService(s->case_service_.get());
   builder.RegisterService(s->audit_service_.get());
+  builder.RegisterService(s->admin_service_.get());
   s->grpc_server_ = builder.BuildAndStart();
   if (s->grpc_server_ == nullptr || s->port_ == 0) {
     s->checkpointer_.reset();

@@ -52,6 +52,8 @@ struct ServerOptions {
   int max_streams_per_principal = 8;
   // A log stream whose client takes no message for this long is dropped.
   absl::Duration stream_write_timeout = absl::Seconds(30);
+  // Where AdminService.Backup writes (created when first needed).
+  std::string backup_dir = "./data/backups";
   // Refused calls kept for ListDenials (the oldest are evicted).
   size_t denials_kept = 10000;
   // Told of every finished call, besides the denials record. Not owned;
@@ -112,6 +114,7 @@ class PermitServer {
   Frontend frontend_;
   std::unique_ptr<CaseServiceImpl> case_service_;
   std::unique_ptr<AuditServiceImpl> audit_service_;
+  std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
 };
 

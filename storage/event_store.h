@@ -53,6 +53,15 @@ struct CaseFilter {
   std::string destination_country;
 };
 
+// What Backup made.
+struct BackupInfo {
+  uint32_t backup_id = 0;
+  int64_t unix_time = 0;
+  uint64_t size_bytes = 0;
+  // Backups in the folder after rotation, oldest first.
+  std::vector<uint32_t> kept_ids;
+};
+
 class EventStore {
  public:
   virtual ~EventStore() = default;
@@ -101,6 +110,14 @@ class EventStore {
   // crash.
   virtual absl::Status SaveCheckpoint(absl::string_view bytes) = 0;
   virtual absl::StatusOr<std::optional<std::string>> LoadCheckpoint() const = 0;
+
+  // An online, consistent backup into `backup_dir` (created if missing),
+  // then only the newest `keep_last` backups kept (0: all). Stores that
+  // cannot back up return UNIMPLEMENTED.
+  virtual absl::StatusOr<BackupInfo> Backup(const std::string& backup_dir,
+                                            uint32_t keep_last) {
+    return absl::UnimplementedError("this store cannot take backups");
+  }
 };
 
 }  // namespace permit::storage

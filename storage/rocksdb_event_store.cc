@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/status_macros.h"
 #include "rocksdb/options.h"
+#include "rocksdb/utilities/backup_engine.h"
 #include "rocksdb/write_batch.h"
 
 namespace permit::storage {
@@ -594,6 +595,75 @@ absl::StatusOr<std::optional<std::string>> RocksDbEventStore::LoadCheckpoint() c
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok()) return FromRocks(s, "reading the signed checkpoint");
   return value;
+}
+
+absl::StatusOr<BackupInfo> RocksDbEventStore::Backup(const std::string& backup_dir,
+                                                     uint32_t keep_last) {
+  if (read_only_) {
+    return absl::FailedPreconditionError("a read-only store takes no backups");
+  }
+  rocksdb::BackupEngineOptions options(backup_dir);
+  options.sync = true;
+  rocksdb::BackupEngine* raw = nullptr;
+  RETURN_IF_ERROR(FromRocks(rocksdb::BackupEngine::Open(options, db_->GetEnv(), &raw),
+                            absl::StrCat("opening the backup folder ", backup_dir)));
+  std::unique_ptr<rocksdb::BackupEngine> engine(raw);
+  rocksdb::CreateBackupOptions create;
+  create.flush_before_backup = false;  // the WAL goes along: no flush stall
+  rocksdb::BackupID id = 0;
+  RETURN_IF_ERROR(FromRocks(engine->CreateNewBackup(create, db_, &id),
+                            absl::StrCat("backing up into ", backup_dir)));
+  if (keep_last > 0) {
+    RETURN_IF_ERROR(FromRocks(engine->PurgeOldBackups(keep_last),
+                              absl::StrCat("removing old backups in ", backup_dir)));
+  }
+  std::vector<rocksdb::BackupInfo> infos;
+  engine->GetBackupInfo(&infos);
+  BackupInfo out;
+  out.backup_id = id;
+  for (const rocksdb::BackupInfo& info : infos) {
+    out.kept_ids.push_back(info.backup_id);
+    if (info.backup_id == id) {
+      out.unix_time = info.timestamp;
+      out.size_bytes = info.size;
+    }
+  }
+  return out;
+}
+
+absl::Status RocksDbEventStore::RestoreBackup(const std::string& backup_dir,
+                                              uint32_t backup_id,
+                                              const std::string& db_path) {
+  rocksdb::Env* env = rocksdb::Env::Default();
+  if (env->FileExists(db_path).ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(db_path, " exists; restore into a folder with no database"));
+  }
+  if (!env->FileExists(backup_dir).ok()) {
+    return absl::NotFoundError(absl::StrCat("no backup folder ", backup_dir));
+  }
+  rocksdb::BackupEngineReadOnly* raw = nullptr;
+  RETURN_IF_ERROR(FromRocks(
+      rocksdb::BackupEngineReadOnly::Open(rocksdb::BackupEngineOptions(backup_dir), env,
+                                          &raw),
+      absl::StrCat("opening the backup folder ", backup_dir)));
+  std::unique_ptr<rocksdb::BackupEngineReadOnly> engine(raw);
+  std::vector<rocksdb::BackupInfo> infos;
+  engine->GetBackupInfo(&infos);
+  if (infos.empty()) {
+    return absl::NotFoundError(absl::StrCat("no backups in ", backup_dir));
+  }
+  if (backup_id == 0) backup_id = infos.back().backup_id;
+  rocksdb::Status s = engine->VerifyBackup(backup_id, /*verify_with_checksum=*/true);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(absl::StrCat("no backup ", backup_id, " in ", backup_dir));
+  }
+  if (!s.ok()) {
+    return absl::DataLossError(absl::StrCat("backup ", backup_id, " in ", backup_dir,
+                                            " is damaged: ", s.ToString()));
+  }
+  return FromRocks(engine->RestoreDBFromBackup(backup_id, db_path, db_path),
+                   absl::StrCat("restoring backup ", backup_id, " into ", db_path));
 }
 
 HeadRecord RocksDbEventStore::Head() const {

@@ -66,6 +66,18 @@ class RocksDbEventStore final : public EventStore {
   absl::StatusOr<core::Hash> TreeNode(int level, uint64_t index) const override;
   absl::Status SaveCheckpoint(absl::string_view bytes) override;
   absl::StatusOr<std::optional<std::string>> LoadCheckpoint() const override;
+  // RocksDB's BackupEngine, online: files are shared between backups (only
+  // new ones are copied), the live WAL is included, so the backup is one
+  // consistent point across every column family.
+  absl::StatusOr<BackupInfo> Backup(const std::string& backup_dir,
+                                    uint32_t keep_last) override;
+
+  // Restores backup `backup_id` (0: the newest) from `backup_dir` into
+  // `db_path`, which must not exist yet, after checking every file's
+  // checksum. NOT_FOUND for a missing backup, DATA_LOSS for a damaged one.
+  // The restored log is not checked here (see server/verify.h).
+  static absl::Status RestoreBackup(const std::string& backup_dir,
+                                    uint32_t backup_id, const std::string& db_path);
 
   // The head record as stored (for verification tools).
   HeadRecord Head() const;

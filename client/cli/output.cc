@@ -166,6 +166,32 @@ void PrintCaseList(std::ostream& out, const v1::ListCasesResponse& r, Format f) 
   }
 }
 
+void PrintDenials(std::ostream& out, const v1::ListDenialsResponse& r, Format f) {
+  if (f == Format::kJson) {
+    out << Json(r, true) << "\n";
+    return;
+  }
+  out << absl::StrFormat("%6s  %-20s  %-12s %-19s %-16s %-19s %s\n", "ID", "TIME",
+                         "PRINCIPAL", "METHOD", "CASE", "CODE", "MESSAGE");
+  for (const v1::Denial& d : r.denials()) {
+    out << absl::StrFormat("%6d  %-20s  %-12s %-19s %-16s %-19s %s\n", d.id(),
+                           TimeText(d.time()),
+                           d.principal_id().empty() ? "-" : d.principal_id(),
+                           d.method(), d.case_id().empty() ? "-" : d.case_id(),
+                           d.code(), d.message());
+  }
+  std::string counts;
+  for (const auto& [code, n] : r.by_code()) {
+    absl::StrAppend(&counts, counts.empty() ? "" : ", ", code, " ", n);
+  }
+  out << "refused since start: " << r.total() << (counts.empty() ? "" : " (")
+      << counts << (counts.empty() ? "" : ")") << "; no longer kept: " << r.evicted()
+      << "\n";
+  if (r.denials_size() > 0 && r.denials(r.denials_size() - 1).id() > 1) {
+    out << "older: --before " << r.denials(r.denials_size() - 1).id() << "\n";
+  }
+}
+
 void PrintEventHeader(std::ostream& out, Format f) {
   if (f == Format::kJson) return;
   out << absl::StrFormat("%6s  %-20s  %-16s %3s  %-9s %-30s %s\n", "SEQ", "TIME",

@@ -462,6 +462,41 @@ int Main(int argc, char** argv) {
   }
 
   // --- audit --------------------------------------------------------------
+  // --- admin ---------------------------------------------------------------
+  CLI::App* admin = app.add_subcommand("admin", "Operate the server (admin principals)");
+  admin->require_subcommand(1);
+  CLI::App* backup = admin->add_subcommand(
+      "backup",
+      "Take an online, consistent backup of the audit log into the server's "
+      "backup folder (permitd --backup_dir); writes go on meanwhile. Restore "
+      "with `permitd restore --from FOLDER --data DIR`, which verifies it");
+  uint32_t backup_keep = 0;
+  backup->add_option("--keep", backup_keep,
+                     "Then keep only the newest N backups in the folder (0: all)")
+      ->capture_default_str();
+  backup->callback([&] {
+    run = [&] {
+      v1::BackupRequest r;
+      r.set_keep_last(backup_keep);
+      absl::StatusOr<v1::BackupResponse> b = MakeClient(g)->Backup(r);
+      if (!b.ok()) return Failed(b.status());
+      if (g.format() == Format::kJson) {
+        std::cout << Json(*b, true) << "\n";
+        return kExitOk;
+      }
+      std::string kept;
+      for (uint32_t id : b->kept_backup_ids()) {
+        absl::StrAppend(&kept, kept.empty() ? "" : " ", id);
+      }
+      std::cout << absl::StrFormat(
+          "backup      %d\ntime        %s\nevents      at least %d\nsize        "
+          "%d bytes\nfolder      %s (on the server)\nkept        %s\n",
+          b->backup_id(), TimeText(b->time()), b->tree_size_at_least(),
+          b->size_bytes(), b->backup_dir(), kept);
+      return kExitOk;
+    };
+  });
+
   // --- health --------------------------------------------------------------
   CLI::App* health = app.add_subcommand(
       "health",
@@ -477,6 +512,37 @@ int Main(int argc, char** argv) {
 
   CLI::App* audit = app.add_subcommand("audit", "Read the audit log");
   audit->require_subcommand(1);
+
+  CLI::App* denials = audit->add_subcommand(
+      "denials",
+      "Refused calls (wrong role, four-eyes, wrong state, stale version, not "
+      "found, unauthenticated, rate-limited), newest first. Kept by permitd "
+      "in memory since it started, outside the audit log. Auditors only");
+  v1::ListDenialsRequest denials_req;
+  denials->add_option("--principal", *denials_req.mutable_principal_id(),
+                      "Only refusals of this principal id");
+  denials->add_option("--case", *denials_req.mutable_case_id(),
+                      "Only refusals naming this case");
+  denials->add_option("--code", *denials_req.mutable_code(),
+                      "Only this code, e.g. PERMISSION_DENIED");
+  int denials_limit = 100;
+  denials->add_option("--limit", denials_limit, "At most this many (1..1000)")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  uint64_t denials_before = 0;
+  denials->add_option("--before", denials_before,
+                      "Only refusals older than this id (from a previous page)");
+  denials->callback([&] {
+    run = [&] {
+      denials_req.set_page_size(denials_limit);
+      denials_req.set_before_id(denials_before);
+      absl::StatusOr<v1::ListDenialsResponse> r =
+          MakeClient(g)->ListDenials(denials_req);
+      if (!r.ok()) return Failed(r.status());
+      PrintDenials(std::cout, *r, g.format());
+      return kExitOk;
+    };
+  });
 
   CLI::App* head = audit->add_subcommand("head", "Size of the log and its Merkle root");
   head->callback([&] {

@@ -98,6 +98,7 @@ Client::Client(ClientOptions options) : options_(std::move(options)) {
   channel_ = grpc::CreateCustomChannel(options_.address, credentials, args);
   cases_ = v1::CaseService::NewStub(channel_);
   audit_ = v1::AuditService::NewStub(channel_);
+  admin_ = v1::AdminService::NewStub(channel_);
 }
 
 absl::Status Client::CheckHealth() {
@@ -185,6 +186,16 @@ absl::StatusOr<v1::GetCaseHistoryResponse> Client::GetCaseHistory(
 absl::StatusOr<v1::ListCasesResponse> Client::ListCases(
     const v1::ListCasesRequest& request) {
   return Call(cases_.get(), &v1::CaseService::Stub::ListCases, request);
+}
+
+absl::StatusOr<v1::BackupResponse> Client::Backup(const v1::BackupRequest& request) {
+  grpc::ClientContext ctx;
+  // A backup of a large log takes a while: no per-call deadline.
+  Prepare(&ctx, /*with_deadline=*/false);
+  v1::BackupResponse response;
+  grpc::Status s = admin_->Backup(&ctx, request, &response);
+  if (!s.ok()) return FromGrpc(s);
+  return response;
 }
 
 absl::StatusOr<v1::LogHead> Client::GetLogHead() {

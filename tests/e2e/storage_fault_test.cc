@@ -18,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "core/checkpoint.h"
@@ -324,6 +325,16 @@ TEST_F(StorageFaultTest, FailedWriteStopsWritesAndLosesNothingAcknowledged) {
     r.set_findings("After the fault");
     EXPECT_THAT(Unthrottled([&] { return reviewer->ReviewCase(r); }),
                 StatusIs(absl::StatusCode::kUnavailable));
+
+    // It tells health probes it can no longer serve, and says why in its log.
+    EXPECT_THAT(auditor->CheckHealth(),
+                StatusIs(absl::StatusCode::kUnavailable, HasSubstr("NOT_SERVING")));
+    {
+      std::ifstream log(data_ + "/permitd.log");
+      std::stringstream text;
+      text << log.rdbuf();
+      EXPECT_THAT(text.str(), HasSubstr("STORAGE FAILURE, writes stopped until restart"));
+    }
 
     absl::StatusOr<v1::LogHead> head = Unthrottled([&] { return auditor->GetLogHead(); });
     ASSERT_THAT(head, IsOk());

@@ -229,6 +229,11 @@ expect_exit 1 "$PERMITD" --listen 127.0.0.1:1 --data "$BAD" --principals "$WORK/
 err_has "no log origin"
 expect_exit 1 env PERMIT_DEV=maybe "$PERMITD"
 err_has "PERMIT_DEV=maybe"
+# --help groups every permitd flag by topic with its default and variable.
+expect_exit 0 "$PERMITD" --help
+out_has "Identity and transport security:"
+out_has "--rate_limit  (default 200; env PERMIT_RATE_LIMIT)"
+out_lacks "Other:"
 # Plaintext beyond loopback is refused unless --insecure says so; half a TLS
 # configuration is refused.
 expect_exit 1 "$PERMITD" --listen 0.0.0.0:1 --data "$BAD" --principals "$WORK/p.json"
@@ -333,6 +338,19 @@ out_lacks "$CASE_ID"
 # The auditor reads but cannot act.
 expect_exit 1 ctl aud-1 case approve "$CASE_ID" --valid-until "$VALID_UNTIL"
 err_has "PERMISSION_DENIED"
+
+# Refused attempts are on record for auditors (outside the audit log), the
+# newest first; others may not read the record.
+expect_exit 0 ctl aud-1 audit denials --case "$CASE_ID" --limit 2
+out_line "^ +[0-9]+  .* aud-1 +ApproveCase +$CASE_ID +PERMISSION_DENIED "
+out_line "^ +[0-9]+  .* exp-globex +GetCase +$CASE_ID +NOT_FOUND "
+out_line '^refused since start: [0-9]+ \(.*PERMISSION_DENIED [0-9]+'
+expect_exit 0 ctl aud-1 -o json audit denials --code NOT_FOUND
+py "import json,sys
+d = json.load(sys.stdin)['denials']
+assert d and all(x['code'] == 'NOT_FOUND' for x in d), d"
+expect_exit 1 ctl rev-1 audit denials
+err_has "for auditors"
 
 # The exporter's view of the history: all five events, oldest first.
 expect_exit 0 ctl exp-acme case history "$CASE_ID"
@@ -502,6 +520,46 @@ expect_exit 0 ctl aud-1 audit replay --from 6
    "submit review reject submit withdraw submit revoke " ]] ||
   fail "replay of events 6 to 12 shows the wrong actions"
 pass
+
+# Backups: the admin (and only the admin) takes one online; it can do
+# nothing else. Two backups with --keep 1 leave one in the folder.
+expect_exit 1 ctl adm-1 case get "$CASE_ID"
+err_has "admin principals may only take backups"
+expect_exit 1 ctl aud-1 admin backup
+err_has "PERMISSION_DENIED"
+expect_exit 0 ctl adm-1 admin backup
+out_line '^backup +1$'
+out_line '^events +at least 12$'
+expect_exit 0 ctl adm-1 -o json admin backup --keep 1
+py "import json,sys
+b = json.load(sys.stdin)
+assert b['backupId'] == 2 and b['keptBackupIds'] == [2], b"
+[[ -d "$DATA/backups" ]] || fail "no backup folder in $DATA/backups"
+pass
 stop_permitd
+
+# permitd restore puts a backup into a fresh data folder only after it
+# verifies; it refuses to overwrite a database, and a damaged backup.
+RESTORED="$WORK/restored"
+expect_exit 0 "$PERMITD" restore --from "$DATA/backups" --data "$RESTORED"
+out_has "OK: restored the newest backup"
+out_has "12 events"
+out_has "root $ROOT"
+expect_exit 0 "$PERMITD" verify --data "$RESTORED"
+out_has "root $ROOT"
+expect_exit 1 "$PERMITD" restore --from "$DATA/backups" --data "$RESTORED"
+err_has "exists: restore into a data folder with no database"
+expect_exit 1 "$PERMITD" restore --from "$WORK/no-such-backups" --data "$WORK/r2"
+err_has "no backup folder"
+DAMAGED="$WORK/damaged-backups"
+cp -r "$DATA/backups" "$DAMAGED"
+SST=$(find "$DAMAGED" -name '*.sst' | head -n 1)
+[[ -n "$SST" ]] || SST=$(find "$DAMAGED" -name '*.log' | head -n 1)
+[[ -n "$SST" ]] || fail "no data file in the backup to damage"
+printf 'XXXX' | dd of="$SST" bs=1 seek=20 conv=notrunc status=none
+expect_exit 1 "$PERMITD" restore --from "$DAMAGED" --data "$WORK/r3"
+err_has "is damaged"
+[[ ! -e "$WORK/r3/db" ]] || fail "a damaged backup must not be put in place"
+pass
 
 echo "walkthrough: $PASSED passed, 0 failed"

@@ -52,6 +52,25 @@ TEST(PrincipalRegistryTest, AuthenticatesEachRoleByToken) {
   EXPECT_EQ(a->role(), v1::ROLE_AUDITOR);
 }
 
+// An admin (backups only) is, like reviewers and auditors, of no
+// organisation: the file may not give it one.
+TEST(PrincipalRegistryTest, AdminHasNoOrganisation) {
+  absl::StatusOr<PrincipalRegistry> reg = PrincipalRegistry::Parse(
+      File({Entry("rev-1", "reviewer", "", "t-rev"), Entry("adm-1", "admin", "", "t-adm")}));
+  ASSERT_THAT(reg, IsOk());
+  EXPECT_EQ(reg->size(), 2u);
+  absl::StatusOr<v1::Actor> a = reg->Authenticate("Bearer t-adm");
+  ASSERT_THAT(a, IsOk());
+  EXPECT_EQ(a->principal_id(), "adm-1");
+  EXPECT_EQ(a->role(), v1::ROLE_ADMIN);
+  EXPECT_EQ(a->organisation(), "");
+
+  reg = PrincipalRegistry::Parse(File({Entry("rev-1", "reviewer", "", "t-rev"),
+                                       Entry("adm-1", "admin", "acme", "t-adm")}));
+  EXPECT_THAT(reg, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(std::string(reg.status().message()), HasSubstr("principals[1] (adm-1).org"));
+}
+
 TEST(PrincipalRegistryTest, MissingMalformedOrUnknownTokenIsUnauthenticated) {
   absl::StatusOr<PrincipalRegistry> reg =
       PrincipalRegistry::Parse(File({Entry("rev-1", "reviewer", "", "secret")}));
@@ -80,7 +99,7 @@ TEST(PrincipalRegistryTest, RefusesMistakesNamingEntryAndField) {
        "{\"principals\": [{\"id\": \"x\", \"role\": \"auditor\", \"colour\": 1}]}",
        "colour"},
       {"empty", "{\"principals\": []}", "no principals"},
-      {"unknown role", File({good, Entry("boss", "admin", "", "b")}),
+      {"unknown role", File({good, Entry("boss", "superuser", "", "b")}),
        "principals[1] (boss).role"},
       {"exporter without org", File({Entry("exp", "exporter", "", "b")}),
        "principals[0] (exp).org"},

@@ -1,13 +1,14 @@
-// Authorization, tested as a matrix: every RPC of CaseService and
-// AuditService, called by every kind of caller, must get exactly the status
-// code written in kMatrix below. permitd runs in-process on a free loopback
-// port and is driven through the SDK, as users drive it.
+// Authorization, tested as a matrix: every RPC of CaseService, AuditService
+// and AdminService, called by every kind of caller, must get exactly the
+// status code written in kMatrix below. permitd runs in-process on a free
+// loopback port and is driven through the SDK, as users drive it.
 //
 // Each cell that acts on a case gets a fresh case, put into a state in which
 // the action is valid for the right role, so that a cell tests who may call,
 // not what state the case is in. Besides the code, every cell checks that:
 //   - nothing of another organisation reaches an exporter or an
-//     unauthenticated caller: not in a refusal's message, not in a reply;
+//     unauthenticated caller, and nothing of any organisation reaches an
+//     admin: not in a refusal's message, not in a reply;
 //   - an exporter's NOT_FOUND for another organisation's case is the very
 //     refusal a case id that does not exist gets (it learns nothing);
 //   - a refused call writes nothing to the log, and an accepted action
@@ -15,8 +16,12 @@
 //   - a refused call shows up in ListDenials (read as the auditor), counted
 //     under its code, with its method, principal and case;
 //   - the log reads return exactly what the caller may see: an exporter
-//     every event of its organisation's cases and nothing else.
+//     every event of its organisation's cases and nothing else;
+//   - an accepted Backup really wrote a backup into the server's backup
+//     folder (it restores, holding the whole log), and a refused one wrote
+//     nothing there.
 #include <array>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -35,6 +40,7 @@
 #include "permit/client.h"
 #include "server/denials.h"
 #include "server/server.h"
+#include "storage/rocksdb_event_store.h"
 #include "tests/server/test_principals.h"
 #include "tests/test_util.h"
 
@@ -61,6 +67,7 @@ enum Caller {
   kRev1,     // rev-1: reviewer; the reviewer of record where the case has a review
   kRev2,     // rev-2: reviewer
   kAuditor,  // aud-1: auditor
+  kAdmin,    // adm-1: admin (backups only)
   kNoToken,  // no authorization header
   kBadToken, // a token no principal has
   kRevoked,  // rev-3's token, after ReplacePrincipals removed rev-3
@@ -81,6 +88,7 @@ const std::array<CallerInfo, kCallers>& Callers() {
       {"rev-1", "rev-1", "token-rev-1", ""},
       {"rev-2", "rev-2", "token-rev-2", ""},
       {"auditor", "aud-1", "token-aud-1", ""},
+      {"admin", "adm-1", "token-adm-1", ""},
       {"no token", "", "", ""},
       {"bad token", "", "not-a-token", ""},
       {"revoked token", "", "token-rev-3", ""},
@@ -130,31 +138,36 @@ struct Row {
 //   principal; no event content.
 // - Proofs cover every organisation's events: auditors and reviewers only.
 // - ListDenials: auditors only.
+// - Admins operate the server: Backup (AdminService) is theirs alone, and
+//   every other RPC is PD for them, before any case is looked at (so never
+//   NF), even those open to every other principal (GetLogHead,
+//   GetCheckpoint, ReadLog, WatchLog, ListCases).
 const Row kMatrix[] = {
-    //                                                 own oth rev rev aud no  bad rev
-    // RPC                           the case          exp exp -1  -2      tok tok -3*
-    {"SubmitCase",                   kNoCase,         {OK, OK, PD, PD, PD, UA, UA, UA}},
-    {"GetCase",                      kWorldCase,      {OK, NF, OK, OK, OK, UA, UA, UA}},
-    {"ListCases",                    kWorldCase,      {OK, OK, OK, OK, OK, UA, UA, UA}},
-    {"ListCases(organisation=acme)", kWorldCase,      {OK, PD, OK, OK, OK, UA, UA, UA}},
-    {"GetCaseHistory",               kWorldCase,      {OK, NF, OK, OK, OK, UA, UA, UA}},
-    {"ReviewCase",                   kSubmitted,      {PD, NF, OK, OK, PD, UA, UA, UA}},
-    {"ApproveCase",                  kReviewedByRev1, {PD, NF, PD, OK, PD, UA, UA, UA}},
-    {"RejectCase",                   kReviewedByRev1, {PD, NF, PD, OK, PD, UA, UA, UA}},
-    {"SuspendCase",                  kReviewedByRev1, {PD, NF, OK, OK, PD, UA, UA, UA}},
-    {"ResumeCase",                   kSuspended,      {PD, NF, OK, OK, PD, UA, UA, UA}},
-    {"RevokeCase",                   kApproved,       {PD, NF, OK, OK, PD, UA, UA, UA}},
-    {"WithdrawCase",                 kSubmitted,      {OK, NF, PD, PD, PD, UA, UA, UA}},
-    {"GetLogHead",                   kWorldCase,      {OK, OK, OK, OK, OK, UA, UA, UA}},
-    {"ReadLog",                      kWorldCase,      {OK, OK, OK, OK, OK, UA, UA, UA}},
-    {"ReadLog(bytes_only)",          kWorldCase,      {OK, OK, OK, OK, OK, UA, UA, UA}},
-    {"ReadLog(case_id)",             kWorldCase,      {OK, NF, OK, OK, OK, UA, UA, UA}},
-    {"WatchLog",                     kWorldCase,      {OK, OK, OK, OK, OK, UA, UA, UA}},
-    {"WatchLog(case_id)",            kLastInLog,      {OK, NF, OK, OK, OK, UA, UA, UA}},
-    {"GetCheckpoint",                kWorldCase,      {OK, OK, OK, OK, OK, UA, UA, UA}},
-    {"GetInclusionProof",            kWorldCase,      {PD, PD, OK, OK, OK, UA, UA, UA}},
-    {"GetConsistencyProof",          kWorldCase,      {PD, PD, OK, OK, OK, UA, UA, UA}},
-    {"ListDenials",                  kWorldCase,      {PD, PD, PD, PD, OK, UA, UA, UA}},
+    //                                                 own oth rev rev aud adm no  bad rev
+    // RPC                           the case          exp exp -1  -2      -1  tok tok -3*
+    {"SubmitCase",                   kNoCase,         {OK, OK, PD, PD, PD, PD, UA, UA, UA}},
+    {"GetCase",                      kWorldCase,      {OK, NF, OK, OK, OK, PD, UA, UA, UA}},
+    {"ListCases",                    kWorldCase,      {OK, OK, OK, OK, OK, PD, UA, UA, UA}},
+    {"ListCases(organisation=acme)", kWorldCase,      {OK, PD, OK, OK, OK, PD, UA, UA, UA}},
+    {"GetCaseHistory",               kWorldCase,      {OK, NF, OK, OK, OK, PD, UA, UA, UA}},
+    {"ReviewCase",                   kSubmitted,      {PD, NF, OK, OK, PD, PD, UA, UA, UA}},
+    {"ApproveCase",                  kReviewedByRev1, {PD, NF, PD, OK, PD, PD, UA, UA, UA}},
+    {"RejectCase",                   kReviewedByRev1, {PD, NF, PD, OK, PD, PD, UA, UA, UA}},
+    {"SuspendCase",                  kReviewedByRev1, {PD, NF, OK, OK, PD, PD, UA, UA, UA}},
+    {"ResumeCase",                   kSuspended,      {PD, NF, OK, OK, PD, PD, UA, UA, UA}},
+    {"RevokeCase",                   kApproved,       {PD, NF, OK, OK, PD, PD, UA, UA, UA}},
+    {"WithdrawCase",                 kSubmitted,      {OK, NF, PD, PD, PD, PD, UA, UA, UA}},
+    {"GetLogHead",                   kWorldCase,      {OK, OK, OK, OK, OK, OK, UA, UA, UA}},
+    {"ReadLog",                      kWorldCase,      {OK, OK, OK, OK, OK, PD, UA, UA, UA}},
+    {"ReadLog(bytes_only)",          kWorldCase,      {OK, OK, OK, OK, OK, PD, UA, UA, UA}},
+    {"ReadLog(case_id)",             kWorldCase,      {OK, NF, OK, OK, OK, PD, UA, UA, UA}},
+    {"WatchLog",                     kWorldCase,      {OK, OK, OK, OK, OK, PD, UA, UA, UA}},
+    {"WatchLog(case_id)",            kLastInLog,      {OK, NF, OK, OK, OK, PD, UA, UA, UA}},
+    {"GetCheckpoint",                kWorldCase,      {OK, OK, OK, OK, OK, PD, UA, UA, UA}},
+    {"GetInclusionProof",            kWorldCase,      {PD, PD, OK, OK, OK, PD, UA, UA, UA}},
+    {"GetConsistencyProof",          kWorldCase,      {PD, PD, OK, OK, OK, PD, UA, UA, UA}},
+    {"ListDenials",                  kWorldCase,      {PD, PD, PD, PD, OK, PD, UA, UA, UA}},
+    {"Backup",                       kNoCase,         {PD, PD, PD, PD, PD, OK, UA, UA, UA}},
 };
 
 std::string MethodOf(const Row& row) {
@@ -229,6 +242,7 @@ class AuthzMatrixTest : public ::testing::Test {
     options.listen = "127.0.0.1:0";
     options.db_path = dir_.path() + "/db";
     options.principals = *with_rev3;
+    options.backup_dir = backup_dir();
     options.shutdown_grace = absl::Seconds(1);
     // This test is about who may call, not how often: no rate or stream
     // limit may refuse a cell (limits have their own tests).
@@ -250,6 +264,8 @@ class AuthzMatrixTest : public ::testing::Test {
     ASSERT_THAT(as(kRevoked).GetLogHead(), IsOk());
     ASSERT_THAT(server_->ReplacePrincipals(*std::move(without_rev3)), IsOk());
     ASSERT_THAT(as(kRevoked).GetLogHead(), StatusIs(UA));
+    // Only the Backup cell may make the backup folder.
+    ASSERT_FALSE(std::filesystem::exists(backup_dir()));
 
     // The shared world: an approved acme case and a suspended globex case,
     // their events interleaved in the log.
@@ -287,6 +303,7 @@ class AuthzMatrixTest : public ::testing::Test {
                            "\"}");
     };
     for (const auto& [id, role, org] : testing::TestPrincipalList()) add(id, role, org);
+    add("adm-1", "admin", "");
     for (const std::string& id : extra) add(id, "reviewer", "");
     return PrincipalRegistry::Parse(json + "]}");
   }
@@ -574,6 +591,24 @@ class AuthzMatrixTest : public ::testing::Test {
       o.status = client.GetInclusionProof(c.last_sequence(), 0).status();
     } else if (rpc == "GetConsistencyProof") {
       o.status = client.GetConsistencyProof(1, 0).status();
+    } else if (rpc == "Backup") {
+      v1::BackupRequest r;
+      r.set_keep_last(2);
+      const uint64_t size = LogSize();
+      absl::StatusOr<v1::BackupResponse> b = client.Backup(r);
+      o.status = b.status();
+      if (b.ok()) {
+        // The reply, for the leak checks, less the folder (a random temp
+        // name, which is no case data).
+        v1::BackupResponse shown = *b;
+        shown.clear_backup_dir();
+        o.other = shown.DebugString();
+        ++backups_;
+        ExpectBackup(*b, size);
+      } else if (backups_ == 0) {
+        // A refused Backup does not even open the folder.
+        EXPECT_FALSE(std::filesystem::exists(backup_dir())) << o.status;
+      }
     } else if (rpc == "ListDenials") {
       absl::StatusOr<v1::ListDenialsResponse> d =
           client.ListDenials(v1::ListDenialsRequest());
@@ -599,6 +634,33 @@ class AuthzMatrixTest : public ::testing::Test {
     return o;
   }
 
+  std::string backup_dir() const { return dir_.path() + "/backups"; }
+
+  // Checks that `b` describes a real backup in backup_dir(), of a log of
+  // `size` events (nothing was written during the backup): it is in the
+  // folder, and restoring it gives back the whole log.
+  void ExpectBackup(const v1::BackupResponse& b, uint64_t size) {
+    EXPECT_GT(b.backup_id(), 0u);
+    EXPECT_EQ(b.backup_dir(), backup_dir());
+    EXPECT_EQ(b.tree_size_at_least(), size);
+    EXPECT_GT(b.size_bytes(), 0u);
+    EXPECT_GT(b.time().seconds(), 0);
+    EXPECT_THAT(b.kept_backup_ids(), ::testing::Contains(b.backup_id()));
+    ASSERT_TRUE(std::filesystem::is_directory(backup_dir()));
+    EXPECT_FALSE(std::filesystem::is_empty(backup_dir()));
+    const std::string restored =
+        absl::StrCat(dir_.path(), "/restored-", b.backup_id());
+    ASSERT_THAT(
+        storage::RocksDbEventStore::RestoreBackup(backup_dir(), b.backup_id(), restored),
+        IsOk());
+    storage::RocksDbEventStore::Options read_only;
+    read_only.read_only = true;
+    absl::StatusOr<std::unique_ptr<storage::RocksDbEventStore>> store =
+        storage::RocksDbEventStore::Open(restored, read_only);
+    ASSERT_THAT(store, IsOk());
+    EXPECT_EQ((*store)->State().tree_size, size);
+  }
+
   // An id of the same year as `id` that no case has.
   static std::string PhantomId(const std::string& id) {
     return id.substr(0, id.size() - 6) + "999999";
@@ -620,6 +682,7 @@ class AuthzMatrixTest : public ::testing::Test {
   std::map<std::string, std::unique_ptr<Client>> setup_;
   std::map<std::string, Org> orgs_;
   v1::Case world_case_;
+  int backups_ = 0;  // accepted Backup cells so far
   bool hung_ = false;
 };
 
@@ -688,6 +751,17 @@ TEST_F(AuthzMatrixTest, EveryRpcByEveryCallerGetsTheCodeInTheTable) {
       std::vector<const Org*> hidden;
       if (who == kOwn) hidden = {&orgs_.at("globex")};
       if (who == kOther || expected == UA) hidden = {&orgs_.at("acme")};
+      // An admin reads no case and no event, of any organisation, even
+      // when its call is accepted.
+      if (who == kAdmin) {
+        hidden = {&orgs_.at("acme"), &orgs_.at("globex")};
+        EXPECT_THAT(o.cases, IsEmpty());
+        EXPECT_THAT(o.events, IsEmpty());
+        if (!o.named_case.empty()) {
+          EXPECT_FALSE(absl::StrContains(o.status.message(), o.named_case))
+              << o.status;
+        }
+      }
       for (const Org* org : hidden) {
         ExpectNoTraceOf(*org, std::string(o.status.message()), "the status message");
         for (const v1::Case& got : o.cases) {
@@ -711,6 +785,8 @@ TEST_F(AuthzMatrixTest, EveryRpcByEveryCallerGetsTheCodeInTheTable) {
       }
     }
   }
+  // The one accepted Backup cell (the admin's) took one backup.
+  EXPECT_EQ(backups_, 1);
 }
 
 // Every RPC of the services has a row, so a new RPC cannot go untested.
@@ -719,7 +795,8 @@ TEST(AuthzMatrixCoverageTest, EveryRpcHasARow) {
   for (const Row& row : kMatrix) rows.insert(MethodOf(row));
   const google::protobuf::DescriptorPool* pool =
       google::protobuf::DescriptorPool::generated_pool();
-  for (const char* name : {"permit.v1.CaseService", "permit.v1.AuditService"}) {
+  for (const char* name :
+       {"permit.v1.CaseService", "permit.v1.AuditService", "permit.v1.AdminService"}) {
     const google::protobuf::ServiceDescriptor* service = pool->FindServiceByName(name);
     ASSERT_NE(service, nullptr) << name;
     for (int i = 0; i < service->method_count(); ++i) {

@@ -29,6 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "permit/v1/admin_service.grpc.pb.h"
 #include "permit/v1/audit_service.grpc.pb.h"
 #include "permit/v1/case_service.grpc.pb.h"
 
@@ -113,6 +114,10 @@ class Client {
   absl::StatusOr<v1::ConsistencyProof> GetConsistencyProof(uint64_t old_size,
                                                            uint64_t new_size);
 
+  // AdminService (admin principals only): an online backup into the
+  // server's backup folder. Not retried: a retry would take a second backup.
+  absl::StatusOr<v1::BackupResponse> Backup(const v1::BackupRequest& request);
+
   // Calls `on_entry` for each entry of ReadLog(request), in order, until it
   // returns false or the range ends. If the stream breaks transiently it
   // resumes after the last sequence number delivered, so no entry is seen
@@ -146,6 +151,7 @@ class Client {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::CaseService::Stub> cases_;
   std::unique_ptr<v1::AuditService::Stub> audit_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
 };
 
 }  // namespace permit
