@@ -157,7 +157,7 @@ const Row kMatrix[] = {
     {"ResumeCase",                   kSuspended,      {PD, NF, OK, OK, PD, PD, UA, UA, UA}},
     {"RevokeCase",                   kApproved,       {PD, NF, OK, OK, PD, PD, UA, UA, UA}},
     {"WithdrawCase",                 kSubmitted,      {OK, NF, PD, PD, PD, PD, UA, UA, UA}},
-    {"GetLogHead",                   kWorldCase,      {OK, OK, OK, OK, OK, OK, UA, UA, UA}},
+    {"GetLogHead",                   kWorldCase,      {OK, OK, OK, OK, OK, PD, UA, UA, UA}},
     {"ReadLog",                      kWorldCase,      {OK, OK, OK, OK, OK, PD, UA, UA, UA}},
     {"ReadLog(bytes_only)",          kWorldCase,      {OK, OK, OK, OK, OK, PD, UA, UA, UA}},
     {"ReadLog(case_id)",             kWorldCase,      {OK, NF, OK, OK, OK, PD, UA, UA, UA}},
