@@ -50,6 +50,10 @@ class PrincipalRegistry {
                                          const PeerCertificate& peer = {}) const;
 
   size_t size() const { return by_hash_.size(); }
+  // True if `hex_sha256` is the hash of some principal's token.
+  bool KnowsTokenHash(const std::string& hex_sha256) const {
+    return by_hash_.contains(hex_sha256);
+  }
   // True if some principal is bound to a client certificate.
   bool binds_certificates() const { return binds_certificates_; }
 

@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "core/time_util.h"
 #include "core/validation.h"
 #include "grpc/grpc_security_constants.h"
@@ -17,6 +18,13 @@ namespace {
 constexpr size_t kMaxEventsPerMessage = 1024;
 constexpr size_t kMaxBytesPerMessage = 1 << 20;
 
+// The first `max` bytes of `s`, cut back to a UTF-8 character boundary.
+absl::string_view Clip(absl::string_view s, size_t max) {
+  if (s.size() <= max) return s;
+  while (max > 0 && (static_cast<unsigned char>(s[max]) & 0xC0) == 0x80) --max;
+  return s.substr(0, max);
+}
+
 // One call from arrival to reply: it authenticates the caller and applies
 // the rate limit (Begin), then turns the outcome into the reply status and
 // reports the call to the observers (End). Copyable, so an action's
@@ -24,11 +32,14 @@ constexpr size_t kMaxBytesPerMessage = 1 << 20;
 class Call {
  public:
   Call(const Frontend* fe, grpc::CallbackServerContext* ctx, const char* method,
-       std::string case_id = "", std::string request_id = "")
+       absl::string_view case_id = "", absl::string_view request_id = "")
       : fe_(fe), ctx_(ctx), start_(absl::Now()) {
+    // What the client sent is kept only as far as a valid value can reach
+    // (case ids are 15 bytes, request ids at most 128), so a hostile client
+    // cannot grow the denials record or the log with huge strings.
     record_.method = method;
-    record_.case_id = std::move(case_id);
-    record_.request_id = std::move(request_id);
+    record_.case_id = std::string(Clip(case_id, 64));
+    record_.request_id = std::string(Clip(request_id, 128));
     record_.start = start_;
   }
 
@@ -56,7 +67,10 @@ class Call {
 
   // Reports the finished call and gives its reply status.
   grpc::Status End(const absl::Status& status) {
-    record_.status = status;
+    // The reply carries the whole status; observers keep a bounded copy.
+    record_.status = status.message().size() <= 1024
+                         ? status
+                         : absl::Status(status.code(), Clip(status.message(), 1024));
     record_.latency = absl::Now() - start_;
     record_.peer = ctx_->peer();
     for (CallObserver* o : fe_->observers) o->OnCallDone(record_);
@@ -92,6 +106,7 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
       : fe_(fe),
         manager_(fe->manager),
         call_(std::move(call)),
+        token_hash_(Authenticator::TokenHash(*call_.ctx())),
         query_(std::move(query)),
         watch_(watch),
         next_(std::max<uint64_t>(query_.from, 1)) {
@@ -116,7 +131,7 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
       writing_ = false;
     }
     if (!ok) {
-      FinishOnce(dropped_ ? Dropped() : absl::CancelledError("the stream broke"));
+      FinishOnce(DropReasonOr(absl::CancelledError("the stream broke")));
       return;
     }
     Pump();
@@ -131,9 +146,7 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
       absl::MutexLock lock(&mu_);
       idle = !writing_;
     }
-    if (idle) {
-      FinishOnce(dropped_ ? Dropped() : absl::CancelledError("cancelled by the client"));
-    }
+    if (idle) FinishOnce(DropReasonOr(absl::CancelledError("cancelled by the client")));
   }
 
   void OnDone() override {
@@ -151,8 +164,19 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
       absl::MutexLock lock(&mu_);
       if (!writing_ || finished_ || write_started_ > stalled_since) return false;
     }
-    dropped_ = true;
-    call_.ctx()->TryCancel();  // OnCancel / OnWriteDone(false) finish it
+    Drop(absl::ResourceExhaustedError(
+        "log stream dropped: the client stopped reading; read promptly, and "
+        "resume from the next sequence number"));
+    return true;
+  }
+
+  // Called by LogStreams (with its lock held) after the principals changed:
+  // ends the stream if the token it was opened with no longer names a
+  // principal. True if it did.
+  bool DropIfRevoked(const PrincipalRegistry& registry) {
+    if (registry.KnowsTokenHash(token_hash_)) return false;
+    Drop(absl::UnauthenticatedError(
+        "the token this stream was opened with has been revoked"));
     return true;
   }
 
@@ -236,10 +260,21 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
     return absl::UnavailableError(
         "permitd is shutting down; resume from the next sequence number");
   }
-  static absl::Status Dropped() {
-    return absl::ResourceExhaustedError(
-        "log stream dropped: the client stopped reading; read promptly, and "
-        "resume from the next sequence number");
+  // Ends the stream with `reason` (in the call record; the client sees the
+  // stream cancelled): TryCancel makes gRPC call OnCancel, or OnWriteDone
+  // with ok=false, which finish it.
+  void Drop(absl::Status reason) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_ || !drop_reason_.ok()) return;
+      drop_reason_ = std::move(reason);
+    }
+    call_.ctx()->TryCancel();
+  }
+
+  absl::Status DropReasonOr(absl::Status otherwise) {
+    absl::MutexLock lock(&mu_);
+    return drop_reason_.ok() ? otherwise : drop_reason_;
   }
 
   void FinishOnce(const absl::Status& status) {
@@ -255,6 +290,7 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
   const Frontend* const fe_;
   CaseManager* const manager_;
   Call call_;
+  const std::string token_hash_;  // of the token the stream was opened with
   CaseManager::LogQuery query_;
   const bool watch_;
   int subscription_ = 0;
@@ -266,7 +302,7 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::ReadLogRespon
   bool waiting_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> cancelled_{false};
-  std::atomic<bool> dropped_{false};
+  absl::Status drop_reason_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   v1::ReadLogResponse response_;  // owned by the in-flight write
 };
@@ -328,6 +364,11 @@ void LogStreams::Remove(LogStreamReactor* stream) {
   streams_.erase(std::find(streams_.begin(), streams_.end(), stream));
 }
 
+void LogStreams::EndRevoked(const PrincipalRegistry& registry) {
+  absl::MutexLock lock(&mu_);
+  for (LogStreamReactor* stream : streams_) stream->DropIfRevoked(registry);
+}
+
 uint64_t LogStreams::dropped() const {
   absl::MutexLock lock(&mu_);
   return dropped_;
@@ -375,6 +416,22 @@ absl::StatusOr<v1::Actor> Authenticator::Authenticate(
     registry = registry_;
   }
   return registry->Authenticate(header, peer);
+}
+
+std::string Authenticator::TokenHash(const grpc::ServerContextBase& ctx) {
+  const auto& md = ctx.client_metadata();
+  auto it = md.find("authorization");
+  if (it == md.end()) return "";
+  absl::string_view header(it->second.data(), it->second.size());
+  if (!absl::ConsumePrefix(&header, "Bearer ") && !absl::ConsumePrefix(&header, "bearer ")) {
+    return "";
+  }
+  return TokenSha256Hex(header);
+}
+
+std::shared_ptr<const PrincipalRegistry> Authenticator::Current() const {
+  absl::MutexLock lock(&mu_);
+  return registry_;
 }
 
 void Authenticator::Replace(PrincipalRegistry registry) {

@@ -38,6 +38,10 @@ class Authenticator {
 
   absl::StatusOr<v1::Actor> Authenticate(const grpc::ServerContextBase& ctx) const;
   void Replace(PrincipalRegistry registry);
+  // The principals now.
+  std::shared_ptr<const PrincipalRegistry> Current() const;
+  // Hex SHA-256 of the call's bearer token ("" if it has none).
+  static std::string TokenHash(const grpc::ServerContextBase& ctx);
 
  private:
   mutable absl::Mutex mu_;
@@ -58,6 +62,10 @@ class LogStreams {
 
   void Add(LogStreamReactor* stream);
   void Remove(LogStreamReactor* stream);
+  // Ends (UNAUTHENTICATED in the call record) every stream opened with a
+  // token that `registry` no longer has: a revoked token stops at once,
+  // open streams included.
+  void EndRevoked(const PrincipalRegistry& registry);
   // Streams dropped for not reading, since start.
   uint64_t dropped() const;
 

@@ -154,6 +154,7 @@ absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
 absl::Status PermitServer::ReplacePrincipals(PrincipalRegistry registry) {
   RETURN_IF_ERROR(CheckCertificateBindings(registry, client_ca_));
   auth_->Replace(std::move(registry));
+  log_streams_->EndRevoked(*auth_->Current());
   return absl::OkStatus();
 }
 

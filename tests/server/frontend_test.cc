@@ -366,6 +366,78 @@ TEST_F(FrontendTest, WatchStreamWhoseClientStopsReadingIsDropped) {
   EXPECT_THAT(d->denials(0).message(), HasSubstr("stopped reading"));
 }
 
+TEST_F(FrontendTest, RevokingATokenEndsTheLogStreamsOpenedWithIt) {
+  Start(Options());
+  ASSERT_THAT(Plain("exp-acme")->SubmitCase(NewSubmit()), IsOk());
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::AuditService::NewStub(channel);
+  auto watch = [&](grpc::ClientContext* ctx, const std::string& who) {
+    ctx->AddMetadata("authorization", "Bearer token-" + who);
+    return stub->WatchLog(ctx, v1::WatchLogRequest());
+  };
+  grpc::ClientContext auditor_ctx, reviewer_ctx;
+  auto auditor = watch(&auditor_ctx, "aud-1");
+  auto reviewer = watch(&reviewer_ctx, "rev-1");
+  v1::ReadLogResponse batch;
+  ASSERT_TRUE(auditor->Read(&batch));
+  ASSERT_TRUE(reviewer->Read(&batch));
+
+  // The principals again, without aud-1.
+  std::string json = "{\"principals\": [";
+  for (const auto& [id, role, org] : testing::TestPrincipalList()) {
+    if (id == "aud-1") continue;
+    json += std::string(json.back() == '[' ? "" : ",") + "{\"id\":\"" + id +
+            "\",\"role\":\"" + role + "\"" + (org.empty() ? "" : ",\"org\":\"" + org + "\"") +
+            ",\"token_sha256\":\"" + TokenSha256Hex("token-" + id) + "\"}";
+  }
+  absl::StatusOr<PrincipalRegistry> without = PrincipalRegistry::Parse(json + "]}");
+  ASSERT_THAT(without, IsOk());
+  ASSERT_THAT(server_->ReplacePrincipals(*std::move(without)), IsOk());
+
+  // The auditor's stream ends; the reviewer's goes on.
+  while (auditor->Read(&batch)) {
+  }
+  EXPECT_FALSE(auditor->Finish().ok());
+  ASSERT_THAT(Plain("exp-acme")->SubmitCase(NewSubmit()), IsOk());
+  ASSERT_TRUE(reviewer->Read(&batch));
+  EXPECT_EQ(batch.entries(0).event().sequence(), 2u);
+  reviewer_ctx.TryCancel();
+  while (reviewer->Read(&batch)) {
+  }
+  reviewer->Finish();
+
+  v1::ListDenialsRequest q;
+  q.set_code("UNAUTHENTICATED");
+  v1::Actor auditor_actor;
+  auditor_actor.set_role(v1::ROLE_AUDITOR);
+  absl::StatusOr<v1::ListDenialsResponse> d = server_->denials().List(auditor_actor, q);
+  ASSERT_THAT(d, IsOk());
+  ASSERT_EQ(d->denials_size(), 1);
+  EXPECT_EQ(d->denials(0).method(), "WatchLog");
+  EXPECT_EQ(d->denials(0).principal_id(), "aud-1");
+  EXPECT_THAT(d->denials(0).message(), HasSubstr("revoked"));
+}
+
+TEST_F(FrontendTest, HugeStringsFromAClientAreClippedInTheRecord) {
+  Start(Options());
+  const std::string huge(100000, 'X');
+  EXPECT_THAT(Plain("exp-acme")->GetCase(huge), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Connect("forged", [] {
+                ClientOptions o;
+                o.insecure = true;
+                return o;
+              }())->GetCase(huge),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+  v1::Actor auditor;
+  auditor.set_role(v1::ROLE_AUDITOR);
+  absl::StatusOr<v1::ListDenialsResponse> d =
+      server_->denials().List(auditor, v1::ListDenialsRequest());
+  ASSERT_THAT(d, IsOk());
+  ASSERT_EQ(d->denials_size(), 1);
+  EXPECT_EQ(d->denials(0).case_id(), std::string(64, 'X'));
+}
+
 // --- The record of refused calls ----------------------------------------------
 
 TEST_F(FrontendTest, RefusedCallsAreRecordedForAuditorsAndAcceptedOnesAreNot) {
