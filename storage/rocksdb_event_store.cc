@@ -602,6 +602,7 @@ absl::StatusOr<BackupInfo> RocksDbEventStore::Backup(const std::string& backup_d
   if (read_only_) {
     return absl::FailedPreconditionError("a read-only store takes no backups");
   }
+  absl::MutexLock backup_lock(&backup_mu_);
   rocksdb::BackupEngineOptions options(backup_dir);
   options.sync = true;
   rocksdb::BackupEngine* raw = nullptr;

@@ -137,6 +137,8 @@ class RocksDbEventStore final : public EventStore {
   HeadRecord head_ ABSL_GUARDED_BY(write_mu_);
   bool failed_ ABSL_GUARDED_BY(write_mu_) = false;
   bool read_only_ = false;
+  // One backup at a time: BackupEngine owns its folder while it runs.
+  absl::Mutex backup_mu_;
 
   mutable absl::Mutex state_mu_;
   LogState state_ ABSL_GUARDED_BY(state_mu_);
