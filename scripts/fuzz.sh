@@ -37,7 +37,7 @@ for t in "${TARGETS[@]}"; do
     tail -n 60 "$work/$t.log" >&2
     failed+=("$t")
   else
-    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)' \
+    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+[[:space:]]+DONE)' \
       "$work/$t.log" | sed "s/^/fuzz: $t: /" >&2 || true
   fi
 done

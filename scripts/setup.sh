@@ -13,6 +13,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3
   python3-yaml systemd   # scripts/check-deploy.sh
+  clang-14 libclang-rt-14-dev   # scripts/fuzz.sh: libFuzzer
 )
 
 missing=()

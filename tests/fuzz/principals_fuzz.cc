@@ -7,10 +7,10 @@
 //   - Parse accepts a file exactly when its entries follow the documented
 //     rules (checked here independently of server/auth.cc): at least one
 //     principal; ids non-empty, unique, of letters, digits, '-', '_', '.';
-//     role exporter, reviewer or auditor; an organisation for exporters and
-//     only for them, of the same characters; 64 hex digits of hash, in
-//     either case, no two alike; a certificate subject, if any, without
-//     control characters;
+//     role exporter, reviewer, auditor or admin; an organisation for
+//     exporters and only for them, of the same characters; 64 hex digits of
+//     hash, in either case, no two alike; a certificate subject, if any,
+//     without control characters;
 //   - a file that parses has one principal per entry, and authenticates
 //     each of its own tokens (odd inputs) as the principal it was given to,
 //     with that role and organisation; for a principal bound to a client
@@ -65,7 +65,10 @@ bool FollowsRules(const PrincipalsFile& file) {
   absl::flat_hash_set<std::string> ids, hashes;
   for (const PrincipalEntry& p : file.principals()) {
     if (p.id().empty() || !NameChars(p.id()) || !ids.insert(p.id()).second) return false;
-    if (p.role() != "exporter" && p.role() != "reviewer" && p.role() != "auditor") return false;
+    if (p.role() != "exporter" && p.role() != "reviewer" && p.role() != "auditor" &&
+        p.role() != "admin") {
+      return false;
+    }
     if ((p.role() == "exporter") == p.org().empty() || !NameChars(p.org())) return false;
     const std::string hash = absl::AsciiStrToLower(p.token_sha256());
     if (hash.size() != 64 || hash.find_first_not_of("0123456789abcdef") != std::string::npos ||
@@ -82,6 +85,7 @@ bool FollowsRules(const PrincipalsFile& file) {
 permit::v1::Role RoleOf(const std::string& role) {
   if (role == "exporter") return permit::v1::ROLE_EXPORTER;
   if (role == "reviewer") return permit::v1::ROLE_REVIEWER;
+  if (role == "admin") return permit::v1::ROLE_ADMIN;
   return permit::v1::ROLE_AUDITOR;
 }
 
@@ -154,10 +158,11 @@ void Described(FuzzedDataProvider& in) {
   for (int i = 0; i < count; ++i) {
     PrincipalEntry* p = file.add_principals();
     p->set_id(in.ConsumeRandomLengthString(24));
-    switch (in.ConsumeIntegralInRange(0, 3)) {
+    switch (in.ConsumeIntegralInRange(0, 4)) {
       case 0: p->set_role("exporter"); break;
       case 1: p->set_role("reviewer"); break;
       case 2: p->set_role("auditor"); break;
+      case 3: p->set_role("admin"); break;
       default: p->set_role(in.ConsumeRandomLengthString(12)); break;
     }
     if (in.ConsumeBool()) p->set_org(in.ConsumeRandomLengthString(24));
