@@ -36,11 +36,14 @@
 // Ed25519 key, listens on 127.0.0.1 on a free port, and is stopped with
 // SIGTERM at the end; its resident memory is reported before that. Not a
 // test: nothing is asserted.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <openssl/rand.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -60,6 +63,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -93,7 +97,9 @@
 #include "rocksdb/write_batch.h"
 
 ABSL_FLAG(std::string, mode, "all",
-          "all, submit, lifecycle, read, replay, echo or rocksdb.");
+          "all, or a comma-separated list of submit, lifecycle, read, replay, "
+          "echo, rocksdb (run in the order echo, rocksdb, submit, lifecycle, "
+          "read, replay).");
 ABSL_FLAG(int, concurrency, 64,
           "Clients, each with one call in flight (RocksDB baseline: threads).");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(8),
@@ -109,17 +115,27 @@ ABSL_FLAG(std::string, tokens_dir, "",
           "in DATA/dev.");
 ABSL_FLAG(std::string, permitd, "",
           "permitd binary to start (default: the permitd beside permit-bench).");
+ABSL_FLAG(std::string, target_metrics, "",
+          "With --target: host:port of its Prometheus metrics, to report "
+          "commits, batch sizes and sync times.");
 ABSL_FLAG(int, server_pid, 0,
           "With --target: the server's pid, to report its CPU and memory.");
 ABSL_FLAG(bool, baselines, true,
-          "With a single permit mode: also measure the echo (and for "
-          "submit/lifecycle the RocksDB) baseline, for the ratios.");
-ABSL_FLAG(int, channels, 1,
-          "gRPC channels (HTTP/2 connections) the clients are spread over.");
+          "With submit, lifecycle or read: also measure the echo baseline "
+          "(and with submit or lifecycle the RocksDB one), for the ratios.");
+ABSL_FLAG(int, channels, 2,
+          "gRPC channels (HTTP/2 connections) the clients are spread over, "
+          "for every gRPC mode alike. One connection is read by one server "
+          "thread at a time; 2 (one per core here) gave the echo baseline "
+          "its best figures.");
 ABSL_FLAG(int, read_cases, 2000, "Cases the read mode reads among.");
 ABSL_FLAG(int, replay_min_events, 20000,
           "Replay: first submit cases until the log holds this many events.");
 ABSL_FLAG(int, rocksdb_value_bytes, 400, "RocksDB baseline: bytes per Put.");
+ABSL_FLAG(bool, permitd_metrics, true,
+          "Our permitd serves its Prometheus metrics (on a free port), as "
+          "deployed; false passes --metrics_listen= (none). Only if permitd "
+          "has the flag.");
 ABSL_FLAG(bool, keep, false, "Keep the temp folder (permitd's data and log).");
 ABSL_FLAG(int, serve_echo, -1,
           "Internal: serve the echo baseline on 127.0.0.1:PORT (0: a free "
@@ -351,20 +367,40 @@ absl::StatusOr<std::pair<std::unique_ptr<Child>, int>> StartEcho(const std::stri
 struct Server {
   std::unique_ptr<Child> process;  // null with --target
   std::string address;
+  std::string metrics;  // host:port of its Prometheus metrics, if known
   std::map<std::string, std::string> tokens;  // principal id -> token
   std::vector<std::string> extra_flags;       // passed because permitd has them
 };
 
-// The flags `permitd --helpfull` lists.
+// What `permitd --help` and `permitd --helpfull` print: the flags it has.
 std::string PermitdHelp(const std::string& permitd) {
   std::string out;
-  FILE* p = popen((permitd + " --helpfull 2>&1").c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  pclose(p);
+  for (const char* flag : {" --help", " --helpfull"}) {
+    FILE* p = popen((permitd + flag + " 2>&1").c_str(), "r");
+    if (p == nullptr) continue;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+    pclose(p);
+  }
   return out;
+}
+
+// A loopback port nobody listens on right now.
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
 }
 
 absl::StatusOr<Server> StartPermitd(const std::string& permitd, const fs::path& dir) {
@@ -402,7 +438,12 @@ absl::StatusOr<Server> StartPermitd(const std::string& permitd, const fs::path& 
     s.extra_flags.push_back("--rate_limit=0");  // no per-principal throttle
   }
   if (help.find("--metrics_listen") != std::string::npos) {
-    s.extra_flags.push_back("--metrics_listen=");  // no metrics listener
+    // Metrics on, as deployed, on a free port (the default one may be taken
+    // by another permitd); --permitd_metrics=false turns them off.
+    if (absl::GetFlag(FLAGS_permitd_metrics)) {
+      s.metrics = absl::StrCat("127.0.0.1:", FreePort());
+    }
+    s.extra_flags.push_back(absl::StrCat("--metrics_listen=", s.metrics));
   }
   std::vector<std::string> argv = {permitd,
                                    "--listen=127.0.0.1:0",
@@ -441,6 +482,7 @@ absl::StatusOr<Server> StartPermitd(const std::string& permitd, const fs::path& 
 absl::StatusOr<Server> TargetServer(const std::string& target, const std::string& tokens_dir) {
   Server s;
   s.address = target;
+  s.metrics = absl::GetFlag(FLAGS_target_metrics);
   if (tokens_dir.empty()) return absl::InvalidArgumentError("--target needs --tokens_dir");
   for (const char* id : kPrincipals) {
     std::string token(absl::StripAsciiWhitespace(
@@ -473,6 +515,7 @@ struct Result {
   double server_cores = -1;  // CPU the server process used in the window
   double bench_cores = -1;   // CPU permit-bench used in the window
   std::string note;
+  std::string writer;  // group commit in the window, from permitd's metrics
 };
 
 // One virtual client: a chain of calls, one in flight at a time.
@@ -898,6 +941,7 @@ struct RunOptions {
   absl::Duration warmup;
   absl::Duration duration;
   pid_t server_pid = 0;  // 0: unknown
+  std::string metrics;   // the server's metrics address, if known
 };
 
 Window MakeWindow(const RunOptions& o) {
@@ -907,24 +951,89 @@ Window MakeWindow(const RunOptions& o) {
   return w;
 }
 
-// Samples CPU use of the server and of permit-bench over the window.
+// GET http://ADDRESS/metrics (Prometheus text format); empty on failure.
+std::string ScrapeMetrics(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
+    return "";
+  }
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  std::string out;
+  if (inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr) == 1 &&
+      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = "GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n";
+    if (::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+      char buf[16384];
+      ssize_t n;
+      while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+// The writer's totals from permitd's metrics: commits, actions, seconds in
+// synced writes.
+struct CommitTotals {
+  double commits = 0, events = 0, sync_seconds = 0;
+  bool ok = false;
+};
+
+CommitTotals ReadCommitTotals(const std::string& address) {
+  CommitTotals t;
+  if (address.empty()) return t;
+  std::istringstream in(ScrapeMetrics(address));
+  int found = 0;
+  for (std::string line; std::getline(in, line);) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits(' ', 1));
+    double v = 0;
+    if (!absl::SimpleAtod(absl::StripAsciiWhitespace(kv.second), &v)) continue;
+    if (kv.first == "permit_commit_batch_size_count") t.commits = v, ++found;
+    if (kv.first == "permit_commit_batch_size_sum") t.events = v, ++found;
+    if (kv.first == "permit_commit_sync_duration_seconds_sum") t.sync_seconds = v, ++found;
+  }
+  t.ok = found == 3;
+  return t;
+}
+
+// Samples, over the window, the CPU used by the server and by permit-bench
+// and the server's group-commit totals.
 class CpuMeter {
  public:
-  explicit CpuMeter(pid_t server) : server_(server) {}
+  explicit CpuMeter(pid_t server, std::string metrics = "")
+      : server_(server), metrics_(std::move(metrics)) {}
   void Begin() {
     server0_ = server_ > 0 ? CpuSeconds(server_) : -1;
     self0_ = CpuSeconds(0);
+    commits0_ = ReadCommitTotals(metrics_);
   }
   void End(double seconds, Result* r) {
     if (server_ > 0 && server0_ >= 0) {
       r->server_cores = (CpuSeconds(server_) - server0_) / seconds;
     }
     r->bench_cores = (CpuSeconds(0) - self0_) / seconds;
+    const CommitTotals c = ReadCommitTotals(metrics_);
+    const double commits = c.commits - commits0_.commits;
+    if (c.ok && commits0_.ok && commits > 0) {
+      r->writer = absl::StrFormat(
+          "%.0f synced writes/s, %.1f events per write, %.2f ms per write "
+          "(serialise, insert, fdatasync): the writer spends %.0f%% of its time in them",
+          commits / seconds, (c.events - commits0_.events) / commits,
+          1e3 * (c.sync_seconds - commits0_.sync_seconds) / commits,
+          100 * (c.sync_seconds - commits0_.sync_seconds) / seconds);
+    }
   }
 
  private:
   pid_t server_;
+  std::string metrics_;
   double server0_ = -1, self0_ = -1;
+  CommitTotals commits0_;
 };
 
 Result RunLoop(const std::string& mode, std::vector<std::unique_ptr<VirtualClient>> clients,
@@ -933,7 +1042,7 @@ Result RunLoop(const std::string& mode, std::vector<std::unique_ptr<VirtualClien
   r.mode = mode;
   const Window w = MakeWindow(o);
   ClosedLoop loop(std::move(clients), w, /*budget=*/-1);
-  CpuMeter cpu(o.server_pid);
+  CpuMeter cpu(o.server_pid, o.metrics);
   loop.Start();
   std::this_thread::sleep_until(w.start);
   cpu.Begin();
@@ -1050,7 +1159,7 @@ absl::StatusOr<Result> RunReplay(const Server& s, const RunOptions& o, int min_e
   r.unit = "events/s";
   auto stub = v1::AuditService::NewStub(channels[0]);
   const Window w = MakeWindow(o);
-  CpuMeter cpu(o.server_pid);
+  CpuMeter cpu(o.server_pid, o.metrics);
   bool measuring = false;
   uint64_t events = 0, bytes = 0, passes = 0;
   while (Clock::now() < w.end) {
@@ -1228,6 +1337,7 @@ void PrintTable(const std::vector<Result>& results, const RunOptions& o, double 
   std::cout << "\n";
   for (const Result& r : results) {
     if (!r.note.empty()) std::cout << absl::StrFormat("%-10s %s\n", r.mode, r.note);
+    if (!r.writer.empty()) std::cout << absl::StrFormat("%-10s %s\n", r.mode, r.writer);
     if (!r.first_error.empty()) {
       std::cout << absl::StrFormat("%-10s first error: %s\n", r.mode, r.first_error);
     }
@@ -1247,12 +1357,21 @@ std::string SelfPath() {
 }
 
 int Main() {
-  const std::string mode = absl::GetFlag(FLAGS_mode);
-  const std::vector<std::string> known = {"all",  "submit", "lifecycle", "read",
-                                          "replay", "echo", "rocksdb"};
-  if (std::find(known.begin(), known.end(), mode) == known.end()) {
-    return Fail(absl::StrCat("--mode ", mode, ": expected one of ", absl::StrJoin(known, ", ")));
+  // --mode: "all" or a comma-separated list of modes, run in this order.
+  const std::vector<std::string> kModes = {"echo", "rocksdb", "submit", "lifecycle",
+                                           "read", "replay"};
+  std::set<std::string> modes;
+  for (absl::string_view m : absl::StrSplit(absl::GetFlag(FLAGS_mode), ',')) {
+    if (m == "all") {
+      modes.insert(kModes.begin(), kModes.end());
+    } else if (std::find(kModes.begin(), kModes.end(), m) != kModes.end()) {
+      modes.insert(std::string(m));
+    } else {
+      return Fail(absl::StrCat("--mode ", m, ": expected all, or a comma-separated list of ",
+                               absl::StrJoin(kModes, ", ")));
+    }
   }
+  auto has = [&](const char* m) { return modes.count(m) > 0; };
   RunOptions o;
   o.concurrency = absl::GetFlag(FLAGS_concurrency);
   o.channels = std::max(1, absl::GetFlag(FLAGS_channels));
@@ -1261,14 +1380,11 @@ int Main() {
   if (o.concurrency < 1) return Fail("--concurrency must be at least 1");
   if (o.duration <= absl::ZeroDuration()) return Fail("--duration must be positive");
 
-  const bool all = mode == "all";
-  const bool permit_mode =
-      all || mode == "submit" || mode == "lifecycle" || mode == "read" || mode == "replay";
-  const bool baselines = all || (absl::GetFlag(FLAGS_baselines) && mode != "replay");
-  const bool run_echo = mode == "echo" || (baselines && permit_mode);
-  const bool run_rocks =
-      mode == "rocksdb" ||
-      (baselines && (all || mode == "submit" || mode == "lifecycle"));
+  const bool permit_mode = has("submit") || has("lifecycle") || has("read") || has("replay");
+  const bool baselines = absl::GetFlag(FLAGS_baselines);
+  const bool run_echo =
+      has("echo") || (baselines && (has("submit") || has("lifecycle") || has("read")));
+  const bool run_rocks = has("rocksdb") || (baselines && (has("submit") || has("lifecycle")));
 
   const std::string self = SelfPath();
   if (self.empty()) return Fail("cannot read /proc/self/exe");
@@ -1320,6 +1436,7 @@ int Main() {
     std::cerr << "\n";
   }
   o.server_pid = server_pid;
+  if (server.has_value()) o.metrics = server->metrics;
 
   absl::StatusOr<std::string> run_id = RandomHex(4);
   if (!run_id.ok()) return Fail(run_id.status().ToString());
@@ -1333,6 +1450,7 @@ int Main() {
   if (run_echo) {
     RunOptions eo = o;
     eo.server_pid = echo_server->pid();
+    eo.metrics.clear();
     auto channels = Channels(absl::StrCat("127.0.0.1:", echo_port), o.channels);
     v1::SubmitCaseRequest sample;
     sample.set_request_id(absl::StrCat(*run_id, "-0-1"));
@@ -1355,7 +1473,7 @@ int Main() {
     results.push_back(*std::move(r));
     report(results.back());
   }
-  if (all || mode == "submit") {
+  if (has("submit")) {
     auto channels = Channels(server->address, o.channels);
     std::vector<std::unique_ptr<VirtualClient>> clients;
     for (int i = 0; i < o.concurrency; ++i) {
@@ -1367,7 +1485,7 @@ int Main() {
     results.back().unit = "cases/s";
     report(results.back());
   }
-  if (all || mode == "lifecycle") {
+  if (has("lifecycle")) {
     auto channels = Channels(server->address, o.channels);
     std::vector<std::unique_ptr<VirtualClient>> clients;
     for (int i = 0; i < o.concurrency; ++i) {
@@ -1380,13 +1498,13 @@ int Main() {
         "submit (exporter), review (rev-1), approve (rev-2), suspend (rev-2), resume (rev-1)";
     report(results.back());
   }
-  if (all || mode == "read") {
+  if (has("read")) {
     absl::StatusOr<Result> r = RunRead(*server, o, absl::GetFlag(FLAGS_read_cases), *run_id);
     if (!r.ok()) return Fail(r.status().ToString());
     results.push_back(*std::move(r));
     report(results.back());
   }
-  if (all || mode == "replay") {
+  if (has("replay")) {
     absl::StatusOr<Result> r =
         RunReplay(*server, o, absl::GetFlag(FLAGS_replay_min_events), *run_id);
     if (!r.ok()) return Fail(r.status().ToString());
