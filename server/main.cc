@@ -447,6 +447,11 @@ int main(int argc, char** argv) {
   signal(SIGXFSZ, SIG_IGN);
 
   permit::server::ServerOptions options;
+  options.manager.on_storage_failure = [](const absl::Status& status) {
+    Log().Event(permit::server::LogLevel::kError, "storage_failure",
+                absl::StrCat("STORAGE FAILURE, writes stopped until restart: ",
+                             status.message()));
+  };
   if (!tls_cert_file.empty()) {
     absl::StatusOr<std::string> cert = ReadFile(tls_cert_file);
     if (!cert.ok()) return Fail(cert.status().message());

@@ -1,8 +1,6 @@
 // Assembly of permitd; see server.h.
 #include "server/server.h"
 
-#include <iostream>
-
 #include "absl/strings/str_cat.h"
 #include "core/checkpoint.h"
 #include "core/status_macros.h"
@@ -57,15 +55,14 @@ absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
       storage::RocksDbEventStore::Open(options.db_path);
   if (!store.ok()) return store.status();
   std::unique_ptr<PermitServer> s(new PermitServer());
-  // A failed synced write latches the log shut for writes: say so once, and
-  // tell load balancers and orchestrators (health NOT_SERVING) to stop
-  // sending work here. Reads keep working until permitd is restarted.
+  // A failed synced write latches the log shut for writes: tell load
+  // balancers and orchestrators (health NOT_SERVING) to stop sending work
+  // here, after the caller's own hook (permitd logs it). Reads keep working
+  // until permitd is restarted.
   options.manager.on_storage_failure =
       [self = s.get(), then = std::move(options.manager.on_storage_failure)](
           const absl::Status& status) {
         if (then) then(status);
-        std::cerr << "permitd: STORAGE FAILURE, writes stopped until restart: "
-                  << status.message() << "\n";
         if (self->grpc_server_ != nullptr) {
           self->grpc_server_->GetHealthCheckService()->SetServingStatus(false);
         }
