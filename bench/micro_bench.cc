@@ -19,6 +19,7 @@
 
 #include "absl/time/time.h"
 #include "benchmark/benchmark.h"
+#include "bench/sample_application.h"
 #include "core/merkle.h"
 #include "core/rules.h"
 #include "core/time_util.h"
@@ -33,34 +34,6 @@ namespace {
 
 const absl::Time kNow = absl::FromUnixSeconds(1795000000);
 
-v1::Application Application() {
-  v1::Application app;
-  auto line = [&](const char* description, double kg, int64_t eur) {
-    v1::GoodsLine* g = app.add_goods();
-    g->set_description(description);
-    g->set_control_list_entry("1C003");
-    g->set_hs_code("8505.11");
-    g->mutable_quantity()->set_value(kg);
-    g->mutable_quantity()->set_unit("kg");
-    g->mutable_value()->set_currency_code("EUR");
-    g->mutable_value()->set_units(eur);
-  };
-  line("NdFeB sintered permanent magnets, grade N52", 1200, 186000);
-  line("Dysprosium-doped NdFeB magnet blocks", 300, 61500);
-  v1::Party* eu = app.mutable_end_user();
-  eu->set_name("Kanto Motor Works K.K.");
-  eu->set_address("2-1 Shibaura, Minato-ku, Tokyo 108-0023");
-  eu->set_country("JP");
-  v1::Party* co = app.mutable_consignee();
-  co->set_name("Yokohama Logistics Co., Ltd.");
-  co->set_address("5-3 Daikoku-futo, Tsurumi-ku, Yokohama");
-  co->set_country("JP");
-  app.set_destination_country("JP");
-  app.set_end_use_statement(
-      "Traction motors for battery-electric city buses; no military or nuclear end use.");
-  app.set_requested_validity_months(12);
-  return app;
-}
 
 v1::Actor Actor(const char* id, v1::Role role, const char* org = "") {
   v1::Actor a;
@@ -92,7 +65,7 @@ v1::Event SubmitEvent() {
   v1::Event e = Event(1, "PRM-2026-000001", 1, v1::ACTION_SUBMIT,
                       Actor("exp-acme", v1::ROLE_EXPORTER, "acme"),
                       v1::CASE_STATE_UNSPECIFIED, v1::CASE_STATE_SUBMITTED);
-  *e.mutable_submit()->mutable_application() = Application();
+  *e.mutable_submit()->mutable_application() = MagnetsToJapan();
   return e;
 }
 
@@ -193,7 +166,7 @@ BENCHMARK(BM_CaseCopy);
 void BM_ValidateSubmit(benchmark::State& state) {
   v1::SubmitCaseRequest r;
   r.set_request_id("3f9c1a7e0b5d4c2a9e8f7a6b5c4d3e2f");
-  *r.mutable_application() = Application();
+  *r.mutable_application() = MagnetsToJapan();
   for (auto _ : state) {
     benchmark::DoNotOptimize(core::Validate(r));
   }
@@ -253,7 +226,7 @@ BENCHMARK(BM_CaseParse);
 void BM_SubmitFingerprint(benchmark::State& state) {
   v1::SubmitCaseRequest r;
   r.set_request_id("3f9c1a7e0b5d4c2a9e8f7a6b5c4d3e2f");
-  *r.mutable_application() = Application();
+  *r.mutable_application() = MagnetsToJapan();
   for (auto _ : state) {
     v1::SubmitCaseRequest copy = r;
     copy.clear_request_id();
