@@ -88,6 +88,7 @@
 #include "bench/echo.grpc.pb.h"
 #include "core/checkpoint.h"
 #include "core/merkle.h"
+#include "core/runtime.h"
 #include "core/time_util.h"
 #include "grpcpp/grpcpp.h"
 #include "bench/sample_application.h"
@@ -1503,6 +1504,7 @@ int Main() {
 }  // namespace permit::bench
 
 int main(int argc, char** argv) {
+  permit::core::UseReleaseRuntime();
   absl::SetProgramUsageMessage(
       "load generator for permitd, with an echo and a RocksDB baseline.\n\n"
       "  permit-bench                                  start a permitd, run every mode\n"

@@ -18,7 +18,7 @@ TARGETS=(validation_fuzz replay_fuzz checkpoint_fuzz merkle_proof_fuzz principal
 if (($#)); then TARGETS=("$@"); fi
 
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DPERMIT_FUZZ=ON -DPERMIT_BUILD_TESTS=OFF >/dev/null
+  -DPERMIT_FUZZ=ON -DPERMIT_BUILD_TESTS=OFF -DPERMIT_TCMALLOC=OFF >/dev/null
 cmake --build build-fuzz -j2 --target "${TARGETS[@]}"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/permit-fuzz-XXXXXX")

@@ -63,7 +63,7 @@ check_logs() {
 }
 
 configure() {  # <build dir> <sanitizer flags>
-  cmake -S . -B "$1" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  cmake -S . -B "$1" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPERMIT_TCMALLOC=OFF \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
     -DCMAKE_CXX_FLAGS="$2 -fno-omit-frame-pointer" \
     -DCMAKE_EXE_LINKER_FLAGS="$2" -DCMAKE_SHARED_LINKER_FLAGS="$2" >/dev/null

@@ -10,6 +10,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   libabsl-dev librocksdb-dev libssl-dev libcli11-dev prometheus-cpp-dev
+  libgoogle-perftools-dev   # tcmalloc_minimal for permitd and permit-bench
   libgtest-dev libgmock-dev libbenchmark-dev
   python3
   python3-yaml systemd   # scripts/check-deploy.sh

@@ -18,15 +18,30 @@ namespace {
 
 // SHA-256 over the action and the request without its request id: two
 // requests with the same id and the same fingerprint are the same request.
+// Every action request has request_id as field 1, and deterministic
+// serialization writes fields in number order, so the request without its
+// id is its serialization with the leading field-1 record cut off: the
+// same bytes as serializing a copy with the id cleared, without the copy.
 template <typename R>
-std::string Fingerprint(v1::Action action, R request) {
-  request.clear_request_id();
+std::string Fingerprint(v1::Action action, const R& request) {
+  static_assert(R::kRequestIdFieldNumber == 1);
   std::string bytes = absl::StrCat(static_cast<int>(action), ":");
+  const size_t prefix = bytes.size();
   {
     google::protobuf::io::StringOutputStream raw(&bytes);
     google::protobuf::io::CodedOutputStream out(&raw);
     out.SetSerializationDeterministic(true);
     request.SerializeToCodedStream(&out);
+  }
+  if (!request.request_id().empty()) {
+    // Tag 0x0A (field 1, length-delimited), varint length, the id.
+    google::protobuf::io::CodedInputStream in(
+        reinterpret_cast<const uint8_t*>(bytes.data() + prefix),
+        static_cast<int>(bytes.size() - prefix));
+    uint32_t length = 0;
+    if (in.ReadTag() == 0x0A && in.ReadVarint32(&length) && in.Skip(length)) {
+      bytes.erase(prefix, in.CurrentPosition());
+    }
   }
   return std::string(core::AsBytes(core::Sha256(bytes)));
 }
@@ -160,7 +175,7 @@ void CaseManager::CommitBatch(std::vector<Command>& batch) {
   uint64_t new_cases = 0;
 
   // Cases and idempotency records changed by earlier commands of this batch.
-  absl::flat_hash_map<std::string, v1::Case> cases;
+  absl::flat_hash_map<std::string, size_t> cases;  // case id -> pending index
   absl::flat_hash_map<std::string, size_t> requests;  // key -> command index
   std::vector<storage::PendingEvent> pending;
   std::vector<absl::StatusOr<v1::Case>> results(batch.size(),
@@ -204,63 +219,61 @@ void CaseManager::CommitBatch(std::vector<Command>& batch) {
       continue;
     }
 
-    // The case as it stands, including this batch's earlier changes.
-    v1::Case current;
+    // The case as it stands, including this batch's earlier changes. It
+    // becomes the case after the action in place (one copy, not two).
+    v1::Case next;
     const bool is_submit = cmd.action == v1::ACTION_SUBMIT;
     if (!is_submit) {
       if (auto it = cases.find(cmd.case_id); it != cases.end()) {
-        current = it->second;
+        next = pending[it->second].snapshot;
       } else {
         absl::StatusOr<v1::Case> stored = store_->GetCase(cmd.case_id);
         if (!stored.ok()) {
           results[i] = stored.status();
           continue;
         }
-        current = *std::move(stored);
+        next = *std::move(stored);
       }
     }
     absl::StatusOr<v1::CaseState> target =
-        core::Decide(is_submit ? nullptr : &current, cmd.action, cmd.actor,
+        core::Decide(is_submit ? nullptr : &next, cmd.action, cmd.actor,
                      cmd.expected_version);
     if (!target.ok()) {
       results[i] = target.status();
       continue;
     }
 
-    v1::Event e = std::move(cmd.details);
+    storage::PendingEvent p;
+    v1::Event& e = p.event;
+    e = std::move(cmd.details);
     e.set_sequence(next_seq);
     e.set_case_id(is_submit
                       ? core::FormatCaseId(state.case_count + new_cases + 1, now)
-                      : current.id());
-    e.set_case_version(current.version() + 1);
-    e.set_organisation(is_submit ? cmd.actor.organisation()
-                                 : current.organisation());
+                      : next.id());
+    e.set_case_version(next.version() + 1);
+    e.set_organisation(is_submit ? cmd.actor.organisation() : next.organisation());
     e.set_action(cmd.action);
     *e.mutable_actor() = cmd.actor;
     *e.mutable_time() = core::ToProtoTime(now);
     e.set_request_id(cmd.request_id);
-    e.set_from_state(current.state());
+    e.set_from_state(next.state());
     e.set_to_state(*target);
     if (cmd.default_valid_from) {
       *e.mutable_approve()->mutable_valid_from() = core::ToProtoTime(now);
     }
-    v1::Case next = current;
+    p.previous_state = next.state();
     if (absl::Status s = core::ApplyEvent(e, &next); !s.ok()) {
       results[i] = absl::InternalError(
           absl::StrCat("the rules refused their own decision: ", s.message()));
       continue;
     }
-
-    storage::PendingEvent p;
-    p.previous_state = current.state();
+    p.snapshot = std::move(next);
     p.principal_id = cmd.actor.principal_id();
     p.request.set_fingerprint(cmd.fingerprint);
     p.request.set_case_id(e.case_id());
     p.request.set_case_version(e.case_version());
     p.request.set_sequence(e.sequence());
-    p.snapshot = next;
-    p.event = std::move(e);
-    cases[next.id()] = std::move(next);
+    cases[e.case_id()] = pending.size();
     requests[request_key] = i;
     pending_of[i] = static_cast<int>(pending.size());
     pending.push_back(std::move(p));

@@ -24,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/runtime.h"
 #include "server/certs.h"
 #include "server/dev_setup.h"
 #include "server/metrics.h"
@@ -296,6 +297,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  permit::core::UseReleaseRuntime();
   absl::SetProgramUsageMessage(
       "permit server: runs export-licence cases through their states and "
       "records every accepted action in an append-only, tamper-evident audit "

@@ -11,6 +11,8 @@
 #include "absl/synchronization/notification.h"
 #include "core/merkle.h"
 #include "core/validation.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "storage/rocksdb_event_store.h"
@@ -312,6 +314,44 @@ TEST_F(CaseManagerTest, RequestIdReusedForDifferentContentIsRefused) {
   EXPECT_THAT(c, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(std::string(c.status().message()), HasSubstr("request_id"));
   EXPECT_EQ(manager_->LogSize(), 1u);
+}
+
+// The fingerprint is SHA-256 of "<action number>:" and the request
+// serialized deterministically without its request id. CaseManager cuts the
+// id's bytes out of the serialization instead of clearing it on a copy; the
+// stored record must be what the definition gives (records written by older
+// permitd versions were made from a copy), for ids whose length takes one
+// varint byte and two.
+TEST_F(CaseManagerTest, StoredFingerprintIsTheRequestWithoutItsId) {
+  for (const std::string& id : {std::string("short-id"), std::string(128, 'x')}) {
+    v1::SubmitCaseRequest r;
+    r.set_request_id(id);
+    *r.mutable_application() = ValidApplication();
+    ASSERT_THAT(Run(&CaseManager::Submit, Exporter(), r), IsOk());
+
+    v1::SubmitCaseRequest without_id = r;
+    without_id.clear_request_id();
+    std::string bytes = absl::StrCat(static_cast<int>(v1::ACTION_SUBMIT), ":");
+    {
+      google::protobuf::io::StringOutputStream raw(&bytes);
+      google::protobuf::io::CodedOutputStream out(&raw);
+      out.SetSerializationDeterministic(true);
+      without_id.SerializeToCodedStream(&out);
+    }
+    absl::StatusOr<std::optional<storage::RequestRecord>> record =
+        store_->GetRequest(Exporter().principal_id(), id);
+    ASSERT_THAT(record, IsOk());
+    ASSERT_TRUE(record->has_value()) << id;
+    EXPECT_EQ((*record)->fingerprint(), core::AsBytes(core::Sha256(bytes))) << id;
+
+    // A retry is recognised; a one-byte change of the body is not.
+    EXPECT_THAT(Run(&CaseManager::Submit, Exporter(), r), IsOk());
+    r.mutable_application()->set_requested_validity_months(
+        r.application().requested_validity_months() + 1);
+    EXPECT_THAT(Run(&CaseManager::Submit, Exporter(), r),
+                StatusIs(absl::StatusCode::kInvalidArgument));
+  }
+  EXPECT_EQ(manager_->LogSize(), 2u);
 }
 
 TEST_F(CaseManagerTest, RequestIdsAreScopedPerPrincipal) {
