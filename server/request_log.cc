@@ -157,19 +157,77 @@ void Logger::Event(LogLevel level, absl::string_view event,
   WriteLine(std::move(line));
 }
 
-void Logger::WriteLine(std::string line) {
-  line.push_back('\n');
-  absl::MutexLock lock(&mu_);
-  const char* p = line.data();
-  size_t left = line.size();
+namespace {
+
+void WriteAll(int fd, absl::string_view bytes) {
+  const char* p = bytes.data();
+  size_t left = bytes.size();
   while (left > 0) {
-    const ssize_t n = ::write(fd_, p, left);
+    const ssize_t n = ::write(fd, p, left);
     if (n < 0) {
       if (errno == EINTR) continue;
       return;  // nowhere to report it
     }
     p += n;
     left -= static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
+Logger::~Logger() {
+  std::thread flusher;
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+    flusher = std::move(flusher_);
+  }
+  if (flusher.joinable()) flusher.join();
+  Flush();
+}
+
+void Logger::WriteOut(absl::string_view tail) {
+  absl::MutexLock write_lock(&write_mu_);
+  std::string chunk;
+  {
+    absl::MutexLock lock(&mu_);
+    chunk.swap(buffer_);
+  }
+  chunk.append(tail.data(), tail.size());
+  if (!chunk.empty()) WriteAll(fd_, chunk);
+}
+
+void Logger::WriteLine(std::string line) {
+  line.push_back('\n');
+  WriteOut(line);
+}
+
+void Logger::Flush() { WriteOut(""); }
+
+void Logger::BufferLine(absl::string_view line) {
+  bool full;
+  {
+    absl::MutexLock lock(&mu_);
+    buffer_.append(line.data(), line.size());
+    buffer_.push_back('\n');
+    full = buffer_.size() >= kMaxBuffered;
+    if (!flusher_.joinable() && !stop_) {
+      flusher_ = std::thread([this] { FlushLoop(); });
+    }
+  }
+  if (full) Flush();  // the writer fell behind: this caller pays
+}
+
+void Logger::FlushLoop() {
+  for (;;) {
+    bool stop;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Milliseconds(50));
+      stop = stop_;
+    }
+    Flush();
+    if (stop) return;
   }
 }
 
@@ -208,7 +266,7 @@ std::string RequestLog::Format(LogFormat format, const CallRecord& call) {
 }
 
 void RequestLog::OnCallDone(const CallRecord& call) {
-  logger_->WriteLine(Format(logger_->format(), call));
+  logger_->BufferLine(Format(logger_->format(), call));
 }
 
 }  // namespace permit::server
