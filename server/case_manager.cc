@@ -287,7 +287,8 @@ void CaseManager::CommitBatch(std::vector<Command>& batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     if (pending_of[i] >= 0) {
       if (written.ok()) {
-        results[i] = pending[pending_of[i]].snapshot;
+        // The snapshot was written; the caller gets it without a copy.
+        results[i] = std::move(pending[pending_of[i]].snapshot);
       } else {
         results[i] = written;
       }

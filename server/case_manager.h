@@ -48,9 +48,10 @@ class CaseManager {
   struct CommitStats {
     // Actions the writer decided in this batch (expired ones left out).
     size_t actions = 0;
-    // The events the write appended, in sequence order (never empty), each
-    // with the case's state before (previous_state) and after
-    // (snapshot.state()). Valid only during the call.
+    // The events the write appended, in sequence order (never empty); each
+    // event says the case's state before (from_state) and after
+    // (to_state). The snapshots have been handed to the callers (moved
+    // out). Valid only during the call.
     const std::vector<storage::PendingEvent>* events = nullptr;
     // The synced write alone, and its outcome (on error nothing was
     // appended and the log refuses further writes).

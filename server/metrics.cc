@@ -332,8 +332,8 @@ void Metrics::OnCommit(const CaseManager::CommitStats& stats) {
   sync_seconds_->Observe(absl::ToDoubleSeconds(stats.sync_latency));
   if (stats.events == nullptr) return;
   for (const storage::PendingEvent& p : *stats.events) {
-    const int from = p.previous_state;
-    const int to = p.snapshot.state();
+    const int from = p.event.from_state();
+    const int to = p.event.to_state();
     if (from == to) continue;
     if (from > 0 && from < kNumStates) {
       cases_delta_[from].fetch_sub(1, std::memory_order_relaxed);
