@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 
 namespace permit::server {
@@ -58,9 +59,37 @@ void AppendTextValue(std::string* out, absl::string_view v) {
   }
 }
 
-std::string Now3339(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+}  // namespace
+
+// absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, UTC) without the format
+// interpreter: one line per call is formatted, and FormatTime was the
+// largest part of formatting it.
+std::string Rfc3339Millis(absl::Time t) {
+  const int64_t ms = absl::ToUnixMillis(t);  // rounds down, as %E3S does
+  const int64_t floor_ms = ((ms % 1000) + 1000) % 1000;
+  const absl::CivilSecond cs =
+      absl::ToCivilSecond(absl::FromUnixMillis(ms - floor_ms), absl::UTCTimeZone());
+  const int64_t year = cs.year();
+  if (year < 0 || year > 9999) {
+    return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+  }
+  char out[] = "0000-00-00T00:00:00.000Z";
+  auto put = [&](int at, int64_t v, int digits) {
+    for (int i = digits - 1; i >= 0; --i, v /= 10) out[at + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, year, 4);
+  put(5, cs.month(), 2);
+  put(8, cs.day(), 2);
+  put(11, cs.hour(), 2);
+  put(14, cs.minute(), 2);
+  put(17, cs.second(), 2);
+  put(20, floor_ms, 3);
+  return std::string(out, sizeof(out) - 1);
 }
+
+namespace {
+
+std::string Now3339(absl::Time t) { return Rfc3339Millis(t); }
 
 absl::string_view LevelName(LogLevel level) {
   switch (level) {

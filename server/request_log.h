@@ -47,6 +47,10 @@ enum class LogLevel { kInfo, kWarning, kError };
 // "text" or "json"; INVALID_ARGUMENT otherwise.
 absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view name);
 
+// `t` as RFC 3339 in UTC with milliseconds, e.g. 2026-11-28T20:34:43.123Z
+// (the fraction truncated, as absl::FormatTime's %E3S does).
+std::string Rfc3339Millis(absl::Time t);
+
 // `s` as a JSON string literal, quotes included: ", \ and control
 // characters escaped, bytes that are not UTF-8 replaced by U+FFFD.
 std::string JsonQuote(absl::string_view s);

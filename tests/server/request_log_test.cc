@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <random>
 #include <regex>
 #include <sstream>
 
@@ -104,6 +105,31 @@ TEST(JsonQuoteTest, EscapesWhatJsonRequires) {
     EXPECT_EQ(JsonQuote(c.in), c.out);
     Value v;
     EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(c.out, &v).ok());
+  }
+}
+
+// The hand-written formatter gives exactly what absl::FormatTime gives, over
+// instants spread across four centuries (leap days and year ends among them)
+// and at the edges of a second.
+TEST(Rfc3339MillisTest, MatchesAbslFormatTime) {
+  std::vector<absl::Time> times = {
+      absl::UnixEpoch(),
+      absl::FromUnixMillis(1795898083123),
+      absl::FromCivil(absl::CivilSecond(2024, 2, 29, 23, 59, 59), absl::UTCTimeZone()) +
+          absl::Microseconds(999999),
+      absl::FromCivil(absl::CivilSecond(1999, 12, 31, 23, 59, 59), absl::UTCTimeZone()) +
+          absl::Nanoseconds(999999999),
+      absl::FromCivil(absl::CivilSecond(2100, 1, 1, 0, 0, 0), absl::UTCTimeZone()),
+      absl::FromUnixMillis(-1),  // 1969-12-31T23:59:59.999Z
+      absl::FromUnixNanos(-1),
+  };
+  std::mt19937_64 rng(42);
+  std::uniform_int_distribution<int64_t> ms(-2208988800000, 7258118400000);  // 1900-2200
+  for (int i = 0; i < 2000; ++i) times.push_back(absl::FromUnixMillis(ms(rng)));
+  for (absl::Time t : times) {
+    EXPECT_EQ(Rfc3339Millis(t),
+              absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone()))
+        << absl::ToUnixNanos(t);
   }
 }
 
