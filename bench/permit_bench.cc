@@ -25,9 +25,8 @@
 //   rocksdb    baseline: --concurrency threads each writing one ~400-byte
 //              Put per synced WriteBatch to a fresh RocksDB in the temp
 //              folder (RocksDB's own write-group batching applies).
-// Each permit figure is printed as a ratio of the echo baseline measured
-// just before it (the machine's speed drifts over minutes), and submit and
-// lifecycle also of the RocksDB baseline. Only calls that complete in
+// Each permit figure is printed as a ratio of the echo baseline, and submit
+// and lifecycle also of the RocksDB baseline. Only calls that complete in
 // the measured window (after --warmup) count; failed calls are counted as
 // errors and left out of the rates and latencies. The CPU columns are the
 // cores the server process and permit-bench itself used in the window.
@@ -519,7 +518,6 @@ struct Result {
   double bench_cores = -1;   // CPU permit-bench used in the window
   std::string note;
   std::string writer;  // group commit in the window, from permitd's metrics
-  double echo_rate = 0;  // the echo baseline measured just before this mode
 };
 
 // One virtual client: a chain of calls, one in flight at a time.
@@ -1294,9 +1292,8 @@ void PrintTable(const std::vector<Result>& results, const RunOptions& o, double 
     auto cores = [](double c) { return c < 0 ? std::string("-") : absl::StrFormat("%.2f", c); };
     std::string x_echo = "-", x_rocks = "-", target;
     const bool action_mode = r.mode == "submit" || r.mode == "lifecycle";
-    const double echo_rate = r.echo_rate > 0 ? r.echo_rate : echo != nullptr ? echo->rate : 0;
-    if (echo_rate > 0 && (action_mode || r.mode == "read")) {
-      x_echo = absl::StrFormat("%.2f", r.rate / echo_rate);
+    if (echo != nullptr && echo->rate > 0 && (action_mode || r.mode == "read")) {
+      x_echo = absl::StrFormat("%.2f", r.rate / echo->rate);
     }
     if (rocks != nullptr && rocks->rate > 0 && action_mode) {
       x_rocks = absl::StrFormat("%.2f", r.rate / rocks->rate);
@@ -1423,13 +1420,8 @@ int Main() {
                                  Grouped(r.rate), r.unit, r.errors);
   };
 
-  // The echo baseline, for `duration`. The machine's speed drifts by 20-30%
-  // over minutes here, so besides the echo row each permit mode is also
-  // compared with an echo run just before it (half as long); the echo
-  // server idles meanwhile.
-  auto measure_echo = [&](absl::Duration duration) {
+  if (run_echo) {
     RunOptions eo = o;
-    eo.duration = duration;
     eo.server_pid = echo_server->pid();
     eo.metrics.clear();
     auto channels = Channels(absl::StrCat("127.0.0.1:", echo_port), o.channels);
@@ -1441,23 +1433,12 @@ int Main() {
       clients.push_back(
           std::make_unique<EchoClient>(channels[i % channels.size()], sample.ByteSizeLong()));
     }
-    Result r = RunLoop("echo", std::move(clients), eo);
-    r.note = absl::StrFormat("%d-byte request and response (a SubmitCaseRequest's size)",
-                             sample.ByteSizeLong());
-    return r;
-  };
-  std::vector<std::string> adjacent_echoes;
-  auto echo_before = [&](const char* mode) -> double {
-    if (!run_echo) return 0;
-    Result r = measure_echo(o.duration / 2);
-    std::cerr << absl::StrFormat("permit-bench: echo before %s: %s ops/s\n", mode,
-                                 Grouped(r.rate));
-    adjacent_echoes.push_back(absl::StrCat(mode, " ", Grouped(r.rate)));
-    return r.rate;
-  };
-  if (run_echo) {
-    results.push_back(measure_echo(o.duration));
+    results.push_back(RunLoop("echo", std::move(clients), eo));
+    results.back().note =
+        absl::StrFormat("%d-byte request and response (a SubmitCaseRequest's size)",
+                        sample.ByteSizeLong());
     report(results.back());
+    echo_server->Stop();  // not to share the cores with what follows
   }
   if (run_rocks) {
     absl::StatusOr<Result> r = RunRocksDb(dir, o, absl::GetFlag(FLAGS_rocksdb_value_bytes));
@@ -1466,7 +1447,6 @@ int Main() {
     report(results.back());
   }
   if (has("submit")) {
-    const double echo_rate = echo_before("submit");
     auto channels = Channels(server->address, o.channels);
     std::vector<std::unique_ptr<VirtualClient>> clients;
     for (int i = 0; i < o.concurrency; ++i) {
@@ -1476,11 +1456,9 @@ int Main() {
     }
     results.push_back(RunLoop("submit", std::move(clients), o));
     results.back().unit = "cases/s";
-    results.back().echo_rate = echo_rate;
     report(results.back());
   }
   if (has("lifecycle")) {
-    const double echo_rate = echo_before("lifecycle");
     auto channels = Channels(server->address, o.channels);
     std::vector<std::unique_ptr<VirtualClient>> clients;
     for (int i = 0; i < o.concurrency; ++i) {
@@ -1489,17 +1467,14 @@ int Main() {
     }
     results.push_back(RunLoop("lifecycle", std::move(clients), o));
     results.back().unit = "actions/s";
-    results.back().echo_rate = echo_rate;
     results.back().note =
         "submit (exporter), review (rev-1), approve (rev-2), suspend (rev-2), resume (rev-1)";
     report(results.back());
   }
   if (has("read")) {
-    const double echo_rate = echo_before("read");
     absl::StatusOr<Result> r = RunRead(*server, o, absl::GetFlag(FLAGS_read_cases), *run_id);
     if (!r.ok()) return Fail(r.status().ToString());
     results.push_back(*std::move(r));
-    results.back().echo_rate = echo_rate;
     report(results.back());
   }
   if (has("replay")) {
@@ -1510,15 +1485,6 @@ int Main() {
     report(results.back());
   }
 
-  if (echo_server != nullptr) echo_server->Stop();
-  if (!adjacent_echoes.empty()) {
-    for (Result& r : results) {
-      if (r.mode == "echo") {
-        absl::StrAppend(&r.note, "; x echo is against an echo run just before each mode (",
-                        absl::StrJoin(adjacent_echoes, ", "), " ops/s)");
-      }
-    }
-  }
   const double rss = server_pid > 0 ? StatusMb(server_pid, "VmRSS") : -1;
   const double hwm = server_pid > 0 ? StatusMb(server_pid, "VmHWM") : -1;
   PrintTable(results, o, rss, hwm);
