@@ -41,6 +41,7 @@
 #include "server/denials.h"
 #include "server/server.h"
 #include "storage/rocksdb_event_store.h"
+#include "tests/server/test_client.h"
 #include "tests/server/test_principals.h"
 #include "tests/test_util.h"
 
@@ -309,15 +310,7 @@ class AuthzMatrixTest : public ::testing::Test {
   }
 
   std::unique_ptr<Client> Connect(const std::string& token) {
-    ClientOptions options;
-    options.insecure = true;  // the test server is plaintext on loopback
-    options.address = absl::StrCat("127.0.0.1:", server_->port());
-    options.token = token;
-    options.deadline = absl::Seconds(5);
-    options.max_attempts = 1;
-    absl::StatusOr<std::unique_ptr<Client>> c = Client::Connect(options);
-    EXPECT_THAT(c, IsOk());
-    return *std::move(c);
+    return testing::ConnectToTestServer(server_->port(), token);
   }
 
   Client& as(int who) { return *clients_[who]; }

@@ -11,6 +11,7 @@
 #include "core/time_util.h"
 #include "server/certs.h"
 #include "server/server.h"
+#include "tests/server/test_client.h"
 #include "tests/server/test_principals.h"
 #include "tests/test_util.h"
 
@@ -98,13 +99,7 @@ class FrontendTest : public ::testing::Test {
   // A client of the running server. `tls` options as given; plaintext when
   // `options.insecure`.
   std::unique_ptr<Client> Connect(const std::string& token, ClientOptions options) {
-    options.address = "127.0.0.1:" + std::to_string(server_->port());
-    options.token = token;
-    options.deadline = absl::Seconds(5);
-    options.max_attempts = 1;
-    absl::StatusOr<std::unique_ptr<Client>> c = Client::Connect(options);
-    EXPECT_THAT(c, IsOk());
-    return *std::move(c);
+    return testing::ConnectToTestServer(server_->port(), token, options);
   }
   std::unique_ptr<Client> Plain(const std::string& who) {
     ClientOptions o;

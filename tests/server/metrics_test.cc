@@ -14,6 +14,7 @@
 #include "server/metrics.h"
 #include "server/server.h"
 #include "tests/server/metrics_http.h"
+#include "tests/server/test_client.h"
 #include "tests/server/test_principals.h"
 #include "tests/test_util.h"
 
@@ -77,15 +78,8 @@ class MetricsTest : public ::testing::Test {
   Client& as(const std::string& who) {
     std::unique_ptr<Client>& c = clients_[who];
     if (c == nullptr) {
-      ClientOptions options;
-      options.insecure = true;  // the test server is plaintext on loopback
-      options.address = "127.0.0.1:" + std::to_string(server_->port());
-      options.token = who.empty() ? "not-a-token" : "token-" + who;
-      options.deadline = absl::Seconds(5);
-      options.max_attempts = 1;
-      absl::StatusOr<std::unique_ptr<Client>> connected = Client::Connect(options);
-      EXPECT_THAT(connected, IsOk());
-      c = *std::move(connected);
+      c = testing::ConnectToTestServer(server_->port(),
+                                       who.empty() ? "not-a-token" : "token-" + who);
     }
     return *c;
   }

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "permit/client.h"
 #include "server/request_log.h"
+#include "tests/server/test_client.h"
 #include "server/server.h"
 #include "tests/server/test_principals.h"
 #include "tests/test_util.h"
@@ -278,15 +279,7 @@ class RequestLogServerTest : public ::testing::Test {
   }
 
   std::unique_ptr<Client> Connect(const std::string& token) {
-    ClientOptions options;
-    options.insecure = true;  // the test server is plaintext on loopback
-    options.address = "127.0.0.1:" + std::to_string(server_->port());
-    options.token = token;
-    options.deadline = absl::Seconds(5);
-    options.max_attempts = 1;
-    absl::StatusOr<std::unique_ptr<Client>> c = Client::Connect(options);
-    EXPECT_THAT(c, IsOk());
-    return *std::move(c);
+    return testing::ConnectToTestServer(server_->port(), token);
   }
 
   TempDir dir_;
