@@ -16,8 +16,8 @@
 #include "gtest/gtest.h"
 #include "permit/client.h"
 #include "server/request_log.h"
-#include "tests/server/test_client.h"
 #include "server/server.h"
+#include "tests/server/test_client.h"
 #include "tests/server/test_principals.h"
 #include "tests/test_util.h"
 
