@@ -89,8 +89,6 @@ std::string Rfc3339Millis(absl::Time t) {
 
 namespace {
 
-std::string Now3339(absl::Time t) { return Rfc3339Millis(t); }
-
 absl::string_view LevelName(LogLevel level) {
   switch (level) {
     case LogLevel::kWarning:
@@ -177,7 +175,7 @@ void Logger::Event(LogLevel level, absl::string_view event,
     return;
   }
   std::string line = absl::StrCat(
-      "{\"time\":\"", Now3339(absl::Now()), "\",\"level\":\"", LevelName(level),
+      "{\"time\":\"", Rfc3339Millis(absl::Now()), "\",\"level\":\"", LevelName(level),
       "\",\"event\":", JsonQuote(event), ",\"msg\":", JsonQuote(message));
   for (const LogField& f : fields) {
     absl::StrAppend(&line, ",", JsonQuote(f.key), ":", f.json);
@@ -261,7 +259,7 @@ void Logger::FlushLoop() {
 }
 
 std::string RequestLog::Format(LogFormat format, const CallRecord& call) {
-  const std::string time = Now3339(call.start + call.latency);
+  const std::string time = Rfc3339Millis(call.start + call.latency);
   const std::string code = absl::StatusCodeToString(call.status.code());
   const double ms = absl::ToDoubleMilliseconds(call.latency);
   const std::string& principal = call.actor.principal_id();
