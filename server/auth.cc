@@ -111,13 +111,12 @@ absl::StatusOr<v1::Actor> PrincipalRegistry::Authenticate(
     return absl::UnauthenticatedError(
         "no credentials: send the metadata 'authorization: Bearer <token>'");
   }
-  constexpr absl::string_view kBearer = "Bearer ";
-  if (!absl::StartsWithIgnoreCase(authorization, kBearer) ||
-      authorization.size() == kBearer.size()) {
+  const std::optional<std::string> hash = BearerTokenSha256Hex(authorization);
+  if (!hash.has_value()) {
     return absl::UnauthenticatedError(
         "the authorization metadata must be 'Bearer <token>'");
   }
-  auto it = by_hash_.find(TokenSha256Hex(authorization.substr(kBearer.size())));
+  auto it = by_hash_.find(*hash);
   if (it == by_hash_.end()) {
     return absl::UnauthenticatedError("unknown token");
   }
@@ -139,6 +138,15 @@ absl::StatusOr<v1::Actor> PrincipalRegistry::Authenticate(
     }
   }
   return entry.actor;
+}
+
+std::optional<std::string> BearerTokenSha256Hex(absl::string_view authorization) {
+  constexpr absl::string_view kBearer = "Bearer ";
+  if (!absl::StartsWithIgnoreCase(authorization, kBearer) ||
+      authorization.size() == kBearer.size()) {
+    return std::nullopt;
+  }
+  return TokenSha256Hex(authorization.substr(kBearer.size()));
 }
 
 }  // namespace permit::server

@@ -13,6 +13,7 @@
 #ifndef PERMIT_SERVER_AUTH_H_
 #define PERMIT_SERVER_AUTH_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,10 @@ class PrincipalRegistry {
 
 // Hex SHA-256 of a token, as stored in the principals file.
 std::string TokenSha256Hex(absl::string_view token);
+
+// Hex SHA-256 of the token in an authorization value "Bearer <token>" (the
+// scheme in any case, the token not empty); nullopt if it is not one.
+std::optional<std::string> BearerTokenSha256Hex(absl::string_view authorization);
 
 }  // namespace permit::server
 

@@ -5,7 +5,6 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "core/time_util.h"
 #include "core/validation.h"
 #include "grpc/grpc_security_constants.h"
@@ -422,11 +421,8 @@ std::string Authenticator::TokenHash(const grpc::ServerContextBase& ctx) {
   const auto& md = ctx.client_metadata();
   auto it = md.find("authorization");
   if (it == md.end()) return "";
-  absl::string_view header(it->second.data(), it->second.size());
-  if (!absl::ConsumePrefix(&header, "Bearer ") && !absl::ConsumePrefix(&header, "bearer ")) {
-    return "";
-  }
-  return TokenSha256Hex(header);
+  return BearerTokenSha256Hex(absl::string_view(it->second.data(), it->second.size()))
+      .value_or("");
 }
 
 std::shared_ptr<const PrincipalRegistry> Authenticator::Current() const {

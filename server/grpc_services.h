@@ -40,7 +40,8 @@ class Authenticator {
   void Replace(PrincipalRegistry registry);
   // The principals now.
   std::shared_ptr<const PrincipalRegistry> Current() const;
-  // Hex SHA-256 of the call's bearer token ("" if it has none).
+  // Hex SHA-256 of the call's bearer token ("" if it has none), as
+  // PrincipalRegistry::Authenticate reads it.
   static std::string TokenHash(const grpc::ServerContextBase& ctx);
 
  private:

@@ -29,8 +29,9 @@ std::string Json(const google::protobuf::Message& m, bool pretty);
 
 void PrintCase(std::ostream& out, const v1::Case& c, Format f);
 void PrintCaseList(std::ostream& out, const v1::ListCasesResponse& r, Format f);
-// One line per event in table format; one JSON object per line otherwise.
+// Refused calls, newest first, then the counts by code.
 void PrintDenials(std::ostream& out, const v1::ListDenialsResponse& r, Format f);
+// One line per event in table format; one JSON object per line otherwise.
 void PrintEventHeader(std::ostream& out, Format f);
 void PrintEvent(std::ostream& out, const v1::Event& e, Format f);
 void PrintHead(std::ostream& out, const v1::LogHead& h, Format f);

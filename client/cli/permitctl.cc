@@ -461,7 +461,6 @@ int Main(int argc, char** argv) {
     });
   }
 
-  // --- audit --------------------------------------------------------------
   // --- admin ---------------------------------------------------------------
   CLI::App* admin = app.add_subcommand("admin", "Operate the server (admin principals)");
   admin->require_subcommand(1);
@@ -510,6 +509,7 @@ int Main(int argc, char** argv) {
     };
   });
 
+  // --- audit --------------------------------------------------------------
   CLI::App* audit = app.add_subcommand("audit", "Read the audit log");
   audit->require_subcommand(1);
 

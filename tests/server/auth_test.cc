@@ -71,6 +71,17 @@ TEST(PrincipalRegistryTest, AdminHasNoOrganisation) {
   EXPECT_THAT(std::string(reg.status().message()), HasSubstr("principals[1] (adm-1).org"));
 }
 
+TEST(BearerTokenSha256HexTest, ReadsTheSchemeInAnyCaseAndNothingElse) {
+  const std::string want = TokenSha256Hex("t-1");
+  EXPECT_EQ(BearerTokenSha256Hex("Bearer t-1"), want);
+  EXPECT_EQ(BearerTokenSha256Hex("bearer t-1"), want);
+  EXPECT_EQ(BearerTokenSha256Hex("BEARER t-1"), want);
+  EXPECT_EQ(BearerTokenSha256Hex(""), std::nullopt);
+  EXPECT_EQ(BearerTokenSha256Hex("Bearer "), std::nullopt);
+  EXPECT_EQ(BearerTokenSha256Hex("Basic dDox"), std::nullopt);
+  EXPECT_EQ(BearerTokenSha256Hex("t-1"), std::nullopt);
+}
+
 TEST(PrincipalRegistryTest, MissingMalformedOrUnknownTokenIsUnauthenticated) {
   absl::StatusOr<PrincipalRegistry> reg =
       PrincipalRegistry::Parse(File({Entry("rev-1", "reviewer", "", "secret")}));

@@ -553,7 +553,9 @@ class AuthzMatrixTest : public ::testing::Test {
     } else if (rpc == "GetLogHead") {
       absl::StatusOr<v1::LogHead> head = client.GetLogHead();
       o.status = head.status();
-      if (head.ok()) EXPECT_EQ(head->tree_size(), LogSize());
+      if (head.ok()) {
+        EXPECT_EQ(head->tree_size(), LogSize());
+      }
     } else if (rpc == "ReadLog" || rpc == "ReadLog(bytes_only)") {
       v1::ReadLogRequest r;
       if (rpc != "ReadLog") {

@@ -367,13 +367,15 @@ TEST_F(FrontendTest, RevokingATokenEndsTheLogStreamsOpenedWithIt) {
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
                                      grpc::InsecureChannelCredentials());
   auto stub = v1::AuditService::NewStub(channel);
-  auto watch = [&](grpc::ClientContext* ctx, const std::string& who) {
-    ctx->AddMetadata("authorization", "Bearer token-" + who);
+  auto watch = [&](grpc::ClientContext* ctx, const std::string& scheme,
+                   const std::string& who) {
+    ctx->AddMetadata("authorization", scheme + " token-" + who);
     return stub->WatchLog(ctx, v1::WatchLogRequest());
   };
   grpc::ClientContext auditor_ctx, reviewer_ctx;
-  auto auditor = watch(&auditor_ctx, "aud-1");
-  auto reviewer = watch(&reviewer_ctx, "rev-1");
+  auto auditor = watch(&auditor_ctx, "Bearer", "aud-1");
+  // The scheme is case-insensitive, for the reload's check as for sign-in.
+  auto reviewer = watch(&reviewer_ctx, "BEARER", "rev-1");
   v1::ReadLogResponse batch;
   ASSERT_TRUE(auditor->Read(&batch));
   ASSERT_TRUE(reviewer->Read(&batch));
