@@ -58,20 +58,37 @@ bool IsRfc3339Utc(const std::string& t) {
   return std::regex_match(t, re);
 }
 
-std::vector<std::string> Lines(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::vector<std::string> out = absl::StrSplit(ss.str(), '\n', absl::SkipEmpty());
-  return out;
-}
-
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
+
+std::vector<std::string> Lines(const std::string& path) {
+  return absl::StrSplit(ReadAll(path), '\n', absl::SkipEmpty());
+}
+
+// A log file in a temporary folder, open for appending as permitd's stderr
+// would be; closed and removed when it goes.
+class LogFile {
+ public:
+  LogFile() : path_(dir_.path() + "/log") {
+    fd_ = open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    EXPECT_GE(fd_, 0) << path_;
+  }
+  ~LogFile() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+  std::vector<std::string> lines() const { return Lines(path_); }
+
+ private:
+  TempDir dir_;
+  std::string path_;
+  int fd_ = -1;
+};
 
 CallRecord SampleCall() {
   CallRecord call;
@@ -181,22 +198,18 @@ TEST(RequestLogTest, TextLine) {
 }
 
 TEST(LoggerTest, LifecycleEventsInBothFormats) {
-  TempDir dir;
-  const std::string path = dir.path() + "/log";
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  ASSERT_GE(fd, 0);
+  LogFile file;
   {
-    Logger text(LogFormat::kText, fd);
+    Logger text(LogFormat::kText, file.fd());
     text.Info("stopped", "stopped; the audit log is closed");
-    Logger json(LogFormat::kJson, fd);
+    Logger json(LogFormat::kJson, file.fd());
     json.Info("listening", "listening on 127.0.0.1:7443 (TLS; data ./data, 5 events in the audit log)",
               {LogField::Str("address", "127.0.0.1:7443"), LogField::Bool("tls", true),
                LogField::Int("events", 5)});
     json.Event(LogLevel::kWarning, "reload_refused",
                "SIGHUP: kept the current principals: principals file: \"x\"");
   }
-  close(fd);
-  const std::vector<std::string> lines = Lines(path);
+  const std::vector<std::string> lines = file.lines();
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[0], "permitd: stopped; the audit log is closed");
   const Struct listening = ParseJson(lines[1]);
@@ -215,38 +228,38 @@ TEST(LoggerTest, LifecycleEventsInBothFormats) {
 // Call lines are buffered; a lifecycle line written after them still comes
 // after them, and whatever is buffered is written when the logger goes.
 TEST(LoggerTest, BufferedLinesKeepTheirOrderAndAreWrittenAtTheEnd) {
-  TempDir dir;
-  const std::string path = dir.path() + "/log";
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  ASSERT_GE(fd, 0);
+  LogFile file;
   {
-    Logger logger(LogFormat::kText, fd);
+    Logger logger(LogFormat::kText, file.fd());
     logger.BufferLine("call 1");
     logger.BufferLine("call 2");
     logger.Info("stopping", "shutting down");
     logger.BufferLine("call 3");
   }
-  close(fd);
-  EXPECT_THAT(Lines(path),
+  EXPECT_THAT(file.lines(),
               ElementsAre("call 1", "call 2", "permitd: shutting down", "call 3"));
+}
+
+// At most 1 MiB waits for the background writer: the call that fills the
+// buffer writes it out itself before it returns.
+TEST(LoggerTest, AFullBufferIsWrittenByTheCallThatFillsIt) {
+  LogFile file;
+  Logger logger(LogFormat::kText, file.fd());
+  const std::string line(1023, 'x');  // 1 KiB with its newline
+  for (int i = 0; i < 1024; ++i) logger.BufferLine(line);
+  EXPECT_EQ(file.lines().size(), 1024u);
 }
 
 // Without any flush, a buffered line reaches the file within moments.
 TEST(LoggerTest, BufferedLinesAreWrittenInTheBackground) {
-  TempDir dir;
-  const std::string path = dir.path() + "/log";
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  ASSERT_GE(fd, 0);
-  {
-    Logger logger(LogFormat::kJson, fd);
-    logger.BufferLine("{\"event\":\"call\"}");
-    const absl::Time deadline = absl::Now() + absl::Seconds(10);
-    while (Lines(path).empty() && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    EXPECT_THAT(Lines(path), ElementsAre("{\"event\":\"call\"}"));
+  LogFile file;
+  Logger logger(LogFormat::kJson, file.fd());
+  logger.BufferLine("{\"event\":\"call\"}");
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (file.lines().empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
   }
-  close(fd);
+  EXPECT_THAT(file.lines(), ElementsAre("{\"event\":\"call\"}"));
 }
 
 // permitd in-process with a JSON request log in a file, called through the
@@ -256,10 +269,7 @@ class RequestLogServerTest : public ::testing::Test {
   void SetUp() override {
     absl::StatusOr<PrincipalRegistry> registry = testing::TestPrincipals();
     ASSERT_THAT(registry, IsOk());
-    log_path_ = dir_.path() + "/requests.log";
-    fd_ = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    ASSERT_GE(fd_, 0);
-    logger_ = std::make_unique<Logger>(LogFormat::kJson, fd_);
+    logger_ = std::make_unique<Logger>(LogFormat::kJson, log_.fd());
     request_log_ = std::make_unique<RequestLog>(logger_.get());
     ServerOptions options;
     options.listen = "127.0.0.1:0";
@@ -275,7 +285,6 @@ class RequestLogServerTest : public ::testing::Test {
 
   void TearDown() override {
     if (server_) server_->Shutdown();
-    if (fd_ >= 0) close(fd_);
   }
 
   std::unique_ptr<Client> Connect(const std::string& token) {
@@ -283,8 +292,7 @@ class RequestLogServerTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  std::string log_path_;
-  int fd_ = -1;
+  LogFile log_;  // outlives the logger, which writes into it
   std::unique_ptr<Logger> logger_;
   std::unique_ptr<RequestLog> request_log_;
   std::unique_ptr<PermitServer> server_;
@@ -303,8 +311,8 @@ TEST_F(RequestLogServerTest, LogsEachCallAsJsonWithoutTheToken) {
               StatusIs(absl::StatusCode::kUnauthenticated));
 
   logger_->Flush();  // call lines are written in the background
-  const std::vector<std::string> lines = Lines(log_path_);
-  ASSERT_EQ(lines.size(), 3u) << ReadAll(log_path_);
+  const std::vector<std::string> lines = log_.lines();
+  ASSERT_EQ(lines.size(), 3u) << ReadAll(log_.path());
   std::vector<Struct> calls;
   for (const std::string& line : lines) {
     calls.push_back(ParseJson(line));
@@ -328,7 +336,7 @@ TEST_F(RequestLogServerTest, LogsEachCallAsJsonWithoutTheToken) {
   EXPECT_EQ(Str(calls[2], "code"), "UNAUTHENTICATED");
   EXPECT_EQ(Str(calls[2], "principal"), "");
 
-  const std::string all = ReadAll(log_path_);
+  const std::string all = ReadAll(log_.path());
   EXPECT_THAT(all, Not(HasSubstr("token-exp-acme")));
   EXPECT_THAT(all, Not(HasSubstr("token-exp-globex")));
   EXPECT_THAT(all, Not(HasSubstr("not-a-token")));
