@@ -643,12 +643,17 @@ v1::LogHead CaseManager::GetLogHead(const v1::Actor& actor) const {
   return head;
 }
 
-absl::StatusOr<v1::BackupResponse> CaseManager::Backup(const v1::Actor& actor,
-                                                      const v1::BackupRequest& r,
-                                                      const std::string& backup_dir) {
+absl::Status CaseManager::CheckMayBackUp(const v1::Actor& actor) {
   if (actor.role() != v1::ROLE_ADMIN) {
     return absl::PermissionDeniedError("backups are for admin principals");
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::BackupResponse> CaseManager::Backup(const v1::Actor& actor,
+                                                      const v1::BackupRequest& r,
+                                                      const std::string& backup_dir) {
+  RETURN_IF_ERROR(CheckMayBackUp(actor));
   const uint64_t size = LogSize();
   ASSIGN_OR_RETURN(storage::BackupInfo info, store_->Backup(backup_dir, r.keep_last()));
   v1::BackupResponse out;

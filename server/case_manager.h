@@ -141,6 +141,8 @@ class CaseManager {
   absl::StatusOr<std::string> RootAt(uint64_t size) const;
   v1::LogHead GetLogHead(const v1::Actor& actor) const;
 
+  // PERMISSION_DENIED unless `actor` may take backups (admins only).
+  static absl::Status CheckMayBackUp(const v1::Actor& actor);
   // An online backup of the log into `backup_dir`, keeping the newest
   // `r.keep_last()`. Admins only (PERMISSION_DENIED otherwise).
   absl::StatusOr<v1::BackupResponse> Backup(const v1::Actor& actor,

@@ -611,10 +611,42 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Backup(grpc::CallbackServerContext* 
                                                    v1::BackupResponse* response) {
   Call call(fe_, ctx, "Backup");
   if (absl::Status s = call.Begin(); !s.ok()) return call.Finish(s);
-  absl::StatusOr<v1::BackupResponse> r =
-      fe_->manager->Backup(call.actor(), *request, fe_->backup_dir);
-  if (r.ok()) *response = *std::move(r);
-  return call.Finish(r.status());
+  if (absl::Status s = CaseManager::CheckMayBackUp(call.actor()); !s.ok()) {
+    return call.Finish(s);
+  }
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  {
+    absl::MutexLock lock(&mu_);
+    if (!backing_up_) {
+      // The last backup's thread has cleared backing_up_ and at most has
+      // its reply left to send.
+      if (worker_.joinable()) worker_.join();
+      backing_up_ = true;
+      worker_ = std::thread([this, call, request, response, reactor]() mutable {
+        absl::StatusOr<v1::BackupResponse> r =
+            fe_->manager->Backup(call.actor(), *request, fe_->backup_dir);
+        if (r.ok()) *response = *std::move(r);
+        {
+          absl::MutexLock lock(&mu_);
+          backing_up_ = false;
+        }
+        reactor->Finish(call.End(r.status()));
+      });
+      return reactor;
+    }
+  }
+  return call.Finish(absl::AbortedError(
+      "a backup is already being taken on this server; try again when it "
+      "has finished"));
+}
+
+void AdminServiceImpl::WaitForBackup() {
+  std::thread last;
+  {
+    absl::MutexLock lock(&mu_);
+    last = std::move(worker_);
+  }
+  if (last.joinable()) last.join();
 }
 
 }  // namespace permit::server

@@ -176,9 +176,17 @@ class AuditServiceImpl final : public v1::AuditService::CallbackService {
   const Frontend* const fe_;
 };
 
+// Backups run on a thread of their own, one at a time: a backup of a large
+// log takes minutes, and gRPC has only a few threads to run every call's
+// handler on. A Backup while one is running is refused with ABORTED.
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
   explicit AdminServiceImpl(const Frontend* fe) : fe_(fe) {}
+  ~AdminServiceImpl() override { WaitForBackup(); }
+
+  // Waits until no backup is running; the server calls it on shutdown
+  // before it closes the log.
+  void WaitForBackup();
 
   grpc::ServerUnaryReactor* Backup(grpc::CallbackServerContext* ctx,
                                    const v1::BackupRequest* request,
@@ -186,6 +194,9 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
 
  private:
   const Frontend* const fe_;
+  absl::Mutex mu_;
+  bool backing_up_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread worker_ ABSL_GUARDED_BY(mu_);  // the last backup's
 };
 
 }  // namespace permit::server

@@ -51,9 +51,12 @@ absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
   }
   RETURN_IF_ERROR(CheckCertificateBindings(options.principals,
                                            !options.client_ca_pem.empty()));
-  absl::StatusOr<std::unique_ptr<storage::RocksDbEventStore>> store =
-      storage::RocksDbEventStore::Open(options.db_path);
-  if (!store.ok()) return store.status();
+  std::unique_ptr<storage::EventStore> store;
+  if (options.open_store) {
+    ASSIGN_OR_RETURN(store, options.open_store(options.db_path));
+  } else {
+    ASSIGN_OR_RETURN(store, storage::RocksDbEventStore::Open(options.db_path));
+  }
   std::unique_ptr<PermitServer> s(new PermitServer());
   // A failed synced write latches the log shut for writes: tell load
   // balancers and orchestrators (health NOT_SERVING) to stop sending work
@@ -68,7 +71,7 @@ absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
         }
       };
   absl::StatusOr<std::unique_ptr<CaseManager>> manager =
-      CaseManager::Create(*std::move(store), std::move(options.manager));
+      CaseManager::Create(std::move(store), std::move(options.manager));
   if (!manager.ok()) return manager.status();
 
   s->grace_ = options.shutdown_grace;
@@ -162,6 +165,7 @@ void PermitServer::Shutdown() {
   manager_->Shutdown();
   grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace_));
   grpc_server_->Wait();
+  admin_service_->WaitForBackup();
   checkpointer_.reset();
   manager_.reset();  // joins the writer and closes the log
 }

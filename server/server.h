@@ -8,6 +8,7 @@
 #ifndef PERMIT_SERVER_SERVER_H_
 #define PERMIT_SERVER_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "server/case_manager.h"
 #include "server/checkpointer.h"
 #include "server/grpc_services.h"
+#include "storage/event_store.h"
 
 namespace permit::server {
 
@@ -27,6 +29,11 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:7443";
   // Folder of the RocksDB audit log.
   std::string db_path = "./data/db";
+  // Opens the store at db_path; unset: RocksDbEventStore::Open. Tests wrap
+  // the RocksDB store to hold or fail its operations.
+  std::function<absl::StatusOr<std::unique_ptr<storage::EventStore>>(
+      const std::string& db_path)>
+      open_store;
   // Who may call, and as what.
   PrincipalRegistry principals;
   // Passed to the CaseManager (batch size, clock).
@@ -91,7 +98,8 @@ class PermitServer {
   bool tls() const { return tls_; }
 
   // Stops taking calls, lets queued actions commit, ends watch streams,
-  // waits up to the grace period for in-flight calls, closes the log.
+  // waits up to the grace period for in-flight calls, lets a backup in
+  // progress finish, closes the log.
   void Shutdown();
   // Blocks until the server has shut down.
   void Wait();

@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "storage/rocksdb_event_store.h"
+#include "tests/server/forwarding_store.h"
 #include "tests/test_util.h"
 
 namespace permit::server {
@@ -43,10 +44,9 @@ struct Gate {
 // Forwards to a real store; can be slowed down (to force batching), held at
 // a gate (to queue actions behind a write in progress) or made to fail (to
 // simulate a full or broken disk). Counts appends.
-class TestStore final : public storage::EventStore {
+class TestStore final : public testing::ForwardingStore {
  public:
-  explicit TestStore(std::unique_ptr<storage::EventStore> inner)
-      : inner_(std::move(inner)) {}
+  using ForwardingStore::ForwardingStore;
 
   absl::Status Append(const std::vector<storage::PendingEvent>& batch,
                       uint64_t new_cases) override {
@@ -59,38 +59,7 @@ class TestStore final : public storage::EventStore {
     appends.fetch_add(1);
     events_appended.fetch_add(batch.size());
     if (fail.load()) return absl::UnavailableError("simulated disk failure");
-    return inner_->Append(batch, new_cases);
-  }
-  storage::LogState State() const override { return inner_->State(); }
-  absl::StatusOr<v1::Case> GetCase(absl::string_view id) const override {
-    return inner_->GetCase(id);
-  }
-  absl::StatusOr<std::vector<v1::Case>> ListCases(const storage::CaseFilter& f,
-                                                  absl::string_view after,
-                                                  int limit) const override {
-    return inner_->ListCases(f, after, limit);
-  }
-  absl::StatusOr<std::vector<uint64_t>> CaseEventSequences(
-      absl::string_view id) const override {
-    return inner_->CaseEventSequences(id);
-  }
-  absl::Status ReadEvents(
-      uint64_t from, uint64_t to,
-      const std::function<bool(uint64_t, absl::string_view)>& fn) const override {
-    return inner_->ReadEvents(from, to, fn);
-  }
-  absl::StatusOr<std::optional<storage::RequestRecord>> GetRequest(
-      absl::string_view p, absl::string_view r) const override {
-    return inner_->GetRequest(p, r);
-  }
-  absl::StatusOr<core::Hash> TreeNode(int level, uint64_t index) const override {
-    return inner_->TreeNode(level, index);
-  }
-  absl::Status SaveCheckpoint(absl::string_view bytes) override {
-    return inner_->SaveCheckpoint(bytes);
-  }
-  absl::StatusOr<std::optional<std::string>> LoadCheckpoint() const override {
-    return inner_->LoadCheckpoint();
+    return ForwardingStore::Append(batch, new_cases);
   }
 
   absl::Duration delay = absl::ZeroDuration();
@@ -98,9 +67,6 @@ class TestStore final : public storage::EventStore {
   std::atomic<bool> fail{false};
   std::atomic<int> appends{0};
   std::atomic<int> events_appended{0};
-
- private:
-  std::unique_ptr<storage::EventStore> inner_;
 };
 
 const absl::Time kNow = absl::FromCivil(absl::CivilSecond(2026, 3, 1, 12, 0, 0),

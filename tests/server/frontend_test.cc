@@ -2,8 +2,10 @@
 // mutual TLS with principals bound to client certificates, the
 // per-principal rate limit and stream cap, dropping a log stream whose
 // client stopped reading, and the record of refused calls (ListDenials).
+#include <atomic>
 #include <thread>
 
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
@@ -11,6 +13,8 @@
 #include "core/time_util.h"
 #include "server/certs.h"
 #include "server/server.h"
+#include "storage/rocksdb_event_store.h"
+#include "tests/server/forwarding_store.h"
 #include "tests/server/test_client.h"
 #include "tests/server/test_principals.h"
 #include "tests/test_util.h"
@@ -61,7 +65,7 @@ const Pki& TestPki() {
   return *pki;
 }
 
-// The test principals, rev-1 also bound to the certificate rev-1.example
+// The test principals and the admin adm-1, rev-1 also bound to the certificate rev-1.example
 // when `bind_rev1` is set.
 PrincipalRegistry Principals(bool bind_rev1) {
   std::string json = "{\"principals\": [";
@@ -74,6 +78,8 @@ PrincipalRegistry Principals(bool bind_rev1) {
             (bind_rev1 && id == "rev-1" ? ",\"cert_subject\":\"rev-1.example\"" : "") +
             "}";
   }
+  json += ",{\"id\":\"adm-1\",\"role\":\"admin\",\"token_sha256\":\"" +
+          TokenSha256Hex("token-adm-1") + "\"}";
   absl::StatusOr<PrincipalRegistry> r = PrincipalRegistry::Parse(json + "]}");
   EXPECT_THAT(r, IsOk());
   return *std::move(r);
@@ -441,6 +447,123 @@ TEST_F(FrontendTest, HugeStringsFromAClientAreClippedInTheRecord) {
   ASSERT_THAT(d, IsOk());
   ASSERT_EQ(d->denials_size(), 1);
   EXPECT_EQ(d->denials(0).case_id(), std::string(64, 'X'));
+}
+
+// --- Backups -------------------------------------------------------------------
+
+// Holds every Backup until `release` is notified (`entered` tells that
+// one has started); every other call goes straight to the RocksDB store.
+class HeldBackupStore final : public testing::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+
+  absl::StatusOr<storage::BackupInfo> Backup(const std::string& backup_dir,
+                                             uint32_t keep_last) override {
+    if (!started_.exchange(true)) entered.Notify();
+    release.WaitForNotification();
+    return ForwardingStore::Backup(backup_dir, keep_last);
+  }
+
+  // What ServerOptions::open_store takes; `*opened` is set to the store.
+  static auto Opener(HeldBackupStore** opened) {
+    return [opened](const std::string& path)
+               -> absl::StatusOr<std::unique_ptr<storage::EventStore>> {
+      absl::StatusOr<std::unique_ptr<storage::RocksDbEventStore>> rocks =
+          storage::RocksDbEventStore::Open(path);
+      if (!rocks.ok()) return rocks.status();
+      auto store = std::make_unique<HeldBackupStore>(*std::move(rocks));
+      *opened = store.get();
+      return store;
+    };
+  }
+
+  absl::Notification entered;
+  absl::Notification release;
+
+ private:
+  std::atomic<bool> started_{false};
+};
+
+TEST_F(FrontendTest, ABackupInProgressHoldsUpNoOtherCallAndASecondIsRefused) {
+  ServerOptions o = Options();
+  o.backup_dir = dir_.path() + "/backups";
+  HeldBackupStore* store = nullptr;
+  o.open_store = HeldBackupStore::Opener(&store);
+  Start(std::move(o));
+  ASSERT_NE(store, nullptr);
+
+  absl::StatusOr<v1::BackupResponse> first;
+  std::thread first_caller([&] { first = Plain("adm-1")->Backup(v1::BackupRequest()); });
+  ASSERT_TRUE(store->entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+
+  // The second backup is refused at once, not queued behind the first (a
+  // deadline, so that a server that queues it fails this test, not hangs).
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                     grpc::InsecureChannelCredentials());
+  auto admin = v1::AdminService::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer token-adm-1");
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::BackupResponse second;
+  grpc::Status s = admin->Backup(&ctx, v1::BackupRequest(), &second);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("already being taken"));
+
+  // Cases are filed and read, several at once, while the backup runs.
+  std::vector<std::thread> exporters;
+  std::atomic<int> served{0};
+  for (int i = 0; i < 8; ++i) {
+    exporters.emplace_back([&] {
+      auto acme = Plain("exp-acme");
+      absl::StatusOr<v1::Case> c = acme->SubmitCase(NewSubmit());
+      EXPECT_THAT(c, IsOk());
+      if (c.ok() && acme->GetCase(c->id()).ok()) served.fetch_add(1);
+    });
+  }
+  for (std::thread& t : exporters) t.join();
+  EXPECT_EQ(served.load(), 8);
+  EXPECT_FALSE(store->release.HasBeenNotified());
+
+  store->release.Notify();
+  first_caller.join();
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(first->kept_backup_ids_size(), 1);
+  // The slot is free again once the first has finished.
+  absl::StatusOr<v1::BackupResponse> third = Plain("adm-1")->Backup(v1::BackupRequest());
+  ASSERT_THAT(third, IsOk());
+  EXPECT_EQ(third->kept_backup_ids_size(), 2);
+  EXPECT_GE(third->tree_size_at_least(), 8u);
+}
+
+TEST_F(FrontendTest, ShutdownLetsABackupInProgressFinishBeforeItClosesTheLog) {
+  ServerOptions o = Options();
+  o.backup_dir = dir_.path() + "/backups";
+  o.shutdown_grace = absl::Milliseconds(100);
+  HeldBackupStore* store = nullptr;
+  o.open_store = HeldBackupStore::Opener(&store);
+  Start(std::move(o));
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(Plain("exp-acme")->SubmitCase(NewSubmit()), IsOk());
+
+  std::thread caller([&] { (void)Plain("adm-1")->Backup(v1::BackupRequest()); });
+  ASSERT_TRUE(store->entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  std::thread stopper([&] { server_->Shutdown(); });
+  // Well past the grace period, the backup is still running on the open log.
+  absl::SleepFor(absl::Milliseconds(500));
+  store->release.Notify();
+  stopper.join();
+  caller.join();
+  server_.reset();
+
+  // The backup finished against the open log: a whole, restorable backup.
+  const std::string restored = dir_.path() + "/restored";
+  ASSERT_THAT(storage::RocksDbEventStore::RestoreBackup(dir_.path() + "/backups", 0,
+                                                        restored),
+              IsOk());
+  absl::StatusOr<std::unique_ptr<storage::RocksDbEventStore>> reopened =
+      storage::RocksDbEventStore::Open(restored);
+  ASSERT_THAT(reopened, IsOk());
+  EXPECT_EQ((*reopened)->State().tree_size, 1u);
 }
 
 // --- The record of refused calls ----------------------------------------------
