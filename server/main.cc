@@ -98,8 +98,8 @@ ABSL_FLAG(bool, insecure, false,
           "clear. With --dev: no dev CA, plaintext on loopback.");
 
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
-          "Address to serve Prometheus metrics on, host:port, at /metrics "
-          "(plain HTTP). Empty: no metrics. If the address cannot be bound, "
+          "Address to serve Prometheus metrics on, IPv4 host:port, at "
+          "/metrics (plain HTTP). Empty: no metrics. If the address cannot be bound, "
           "permitd logs a warning and serves without metrics.");
 ABSL_FLAG(std::string, log_format, "text",
           "Log lines on stderr: text (\"permitd: ...\") or json (one JSON "
@@ -503,6 +503,9 @@ int main(int argc, char** argv) {
   if (!metrics_listen.empty()) {
     absl::StatusOr<std::unique_ptr<permit::server::Metrics>> m =
         permit::server::Metrics::Start(metrics_listen);
+    if (m.status().code() == absl::StatusCode::kInvalidArgument) {
+      return Fail(absl::StrCat("--metrics_listen: ", m.status().message()));
+    }
     if (m.ok()) {
       metrics = *std::move(m);
       options.observers.push_back(metrics.get());

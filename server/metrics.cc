@@ -242,6 +242,13 @@ Metrics::Metrics()
 absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen) {
   std::unique_ptr<Metrics> m(new Metrics());
   if (listen.empty()) return m;
+  if (listen[0] == '[' || std::count(listen.begin(), listen.end(), ':') > 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot serve metrics on ", listen,
+        ": IPv6 is not supported (the civetweb library that prometheus-cpp "
+        "serves with is built without it); give an IPv4 host:port, e.g. "
+        "127.0.0.1:9464, or 0.0.0.0:9464 for every interface"));
+  }
   try {
     m->exposer_ = std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/2);
   } catch (const std::exception& e) {

@@ -60,7 +60,8 @@ class Metrics final : public CallObserver {
  public:
   // Serves /metrics on `listen` (host:port; port 0 picks a free port, see
   // port()). An empty `listen` serves nothing (Scrape() still works).
-  // UNAVAILABLE if the address cannot be bound.
+  // INVALID_ARGUMENT for an IPv6 address (not supported); UNAVAILABLE if
+  // the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<Metrics>> Start(const std::string& listen);
 
   Metrics(const Metrics&) = delete;

@@ -27,6 +27,7 @@ using ::permit::testing::MetricValue;
 using ::permit::testing::StatusIs;
 using ::permit::testing::TempDir;
 using ::permit::testing::ValidApplication;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::Optional;
@@ -343,6 +344,31 @@ TEST(MetricsStartTest, RefusesAnAddressInUse) {
   ASSERT_THAT(first, IsOk());
   EXPECT_THAT(Metrics::Start("127.0.0.1:" + std::to_string((*first)->port())),
               StatusIs(absl::StatusCode::kUnavailable));
+}
+
+// Stopping wakes the listener's poll, which would otherwise wait out its
+// 2 s timeout, with a connection to the address it listens on.
+TEST(MetricsStartTest, StopsWithoutWaitingOutThePoll) {
+  for (const std::string listen : {"127.0.0.1:0", "0.0.0.0:0"}) {
+    SCOPED_TRACE(listen);
+    absl::StatusOr<std::unique_ptr<Metrics>> m = Metrics::Start(listen);
+    ASSERT_THAT(m, IsOk());
+    absl::SleepFor(absl::Milliseconds(100));  // the listener is in its poll
+    const absl::Time start = absl::Now();
+    m->reset();
+    EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  }
+}
+
+// Debian's civetweb (under prometheus-cpp) is built without IPv6: say so,
+// rather than "cannot bind".
+TEST(MetricsStartTest, RefusesAnIpv6AddressAndSuggestsAnIpv4One) {
+  for (const std::string listen : {"[::1]:9464", "[::]:0", "::1:9464"}) {
+    EXPECT_THAT(Metrics::Start(listen),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         AllOf(HasSubstr(listen), HasSubstr("IPv6"),
+                               HasSubstr("127.0.0.1:9464"))));
+  }
 }
 
 TEST(MetricsStartTest, WithoutAnAddressServesNothingButScrapes) {

@@ -224,5 +224,20 @@ TEST_F(PermitdLogsTest, BusyMetricsPortIsAWarningNotAFailedStart) {
   close(fd);
 }
 
+TEST_F(PermitdLogsTest, Ipv6MetricsAddressIsABadFlagNotAWarning) {
+  server_->SetEnvironment({"PERMIT_METRICS_LISTEN=[::1]:" + std::to_string(metrics_port_)},
+                          /*origin_from_env=*/false);
+  server_->Start();
+  for (int i = 0; i < 400 && server_->Running(); ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_FALSE(server_->Running()) << Log();
+  const int status = server_->Stop(std::chrono::seconds(1));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << Log();
+  EXPECT_THAT(Log(), HasSubstr("--metrics_listen: cannot serve metrics on [::1]:"));
+  EXPECT_THAT(Log(), HasSubstr("IPv6 is not supported"));
+  EXPECT_FALSE(Head().ok());
+}
+
 }  // namespace
 }  // namespace permit
