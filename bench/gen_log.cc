@@ -45,6 +45,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/bench_files.h"
 #include "core/case_id.h"
 #include "core/checkpoint.h"
 #include "core/merkle.h"
@@ -78,37 +79,6 @@ struct Principal {
   std::string org;
   std::string token;
 };
-
-absl::StatusOr<std::string> RandomHex(int bytes) {
-  std::string raw(static_cast<size_t>(bytes), '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), bytes) != 1) {
-    return absl::InternalError("OpenSSL could not produce random bytes");
-  }
-  return absl::BytesToHexString(raw);
-}
-
-// Writes a file readable by its owner only.
-absl::Status WritePrivateFile(const fs::path& path, absl::string_view content) {
-  const int fd =
-      ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot create ", path.string(), ": ", std::strerror(errno)));
-  }
-  size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(fd);
-      return absl::InternalError(
-          absl::StrCat("cannot write ", path.string(), ": ", std::strerror(errno)));
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  return absl::OkStatus();
-}
 
 uint64_t DirBytes(const fs::path& dir) {
   uint64_t total = 0;

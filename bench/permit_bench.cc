@@ -85,13 +85,14 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/bench_files.h"
 #include "bench/echo.grpc.pb.h"
+#include "bench/sample_application.h"
 #include "core/checkpoint.h"
 #include "core/merkle.h"
 #include "core/runtime.h"
 #include "core/time_util.h"
 #include "grpcpp/grpcpp.h"
-#include "bench/sample_application.h"
 #include "permit/v1/audit_service.grpc.pb.h"
 #include "permit/v1/case_service.grpc.pb.h"
 #include "rocksdb/db.h"
@@ -155,34 +156,6 @@ constexpr char kPrincipals[][16] = {"exp-acme", "exp-globex", "rev-1", "rev-2",
 int Fail(absl::string_view message) {
   std::cerr << "permit-bench: " << message << "\n";
   return 1;
-}
-
-absl::StatusOr<std::string> RandomHex(int bytes) {
-  std::string raw(static_cast<size_t>(bytes), '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), bytes) != 1) {
-    return absl::InternalError("OpenSSL could not produce random bytes");
-  }
-  return absl::BytesToHexString(raw);
-}
-
-absl::Status WriteFile(const fs::path& path, absl::string_view content) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot create ", path.string(), ": ", std::strerror(errno)));
-  }
-  size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(fd);
-      return absl::InternalError(absl::StrCat("cannot write ", path.string()));
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  return absl::OkStatus();
 }
 
 std::string ReadFileOr(const fs::path& path, std::string fallback) {
@@ -423,7 +396,7 @@ absl::StatusOr<Server> StartPermitd(const std::string& permitd, const fs::path& 
     s.tokens[id] = *std::move(token);
   }
   const fs::path principals = dir / "principals.json";
-  if (absl::Status st = WriteFile(principals, absl::StrCat("{\"principals\": [\n",
+  if (absl::Status st = WritePrivateFile(principals, absl::StrCat("{\"principals\": [\n",
                                                            absl::StrJoin(entries, ",\n"),
                                                            "\n]}\n"));
       !st.ok()) {
@@ -432,7 +405,7 @@ absl::StatusOr<Server> StartPermitd(const std::string& permitd, const fs::path& 
   absl::StatusOr<std::string> key = core::NewSigningKeyPem();
   if (!key.ok()) return key.status();
   const fs::path key_file = dir / "log-key.pem";
-  if (absl::Status st = WriteFile(key_file, *key); !st.ok()) return st;
+  if (absl::Status st = WritePrivateFile(key_file, *key); !st.ok()) return st;
 
   // Flags that arrive this session: pass them only if this permitd has them.
   const std::string help = PermitdHelp(permitd);
