@@ -32,10 +32,11 @@ inline absl::StatusOr<std::string> RandomHex(int bytes) {
 // Writes `content` to `path` (replacing it), readable by its owner only.
 inline absl::Status WritePrivateFile(const std::filesystem::path& path,
                                      absl::string_view content) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const int fd =
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot create ", path.string(), ": ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat("cannot create ", path.string(),
+                                            ": ", std::strerror(errno)));
   }
   size_t done = 0;
   while (done < content.size()) {
@@ -44,8 +45,8 @@ inline absl::Status WritePrivateFile(const std::filesystem::path& path,
     if (n < 0) {
       const int err = errno;
       ::close(fd);
-      return absl::InternalError(
-          absl::StrCat("cannot write ", path.string(), ": ", std::strerror(err)));
+      return absl::InternalError(absl::StrCat("cannot write ", path.string(),
+                                              ": ", std::strerror(err)));
     }
     done += static_cast<size_t>(n);
   }

@@ -635,9 +635,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Backup(grpc::CallbackServerContext* 
       return reactor;
     }
   }
-  return call.Finish(absl::AbortedError(
+  // The reactor is taken above (gRPC hands it out once): finish through it.
+  reactor->Finish(call.End(absl::AbortedError(
       "a backup is already being taken on this server; try again when it "
-      "has finished"));
+      "has finished")));
+  return reactor;
 }
 
 void AdminServiceImpl::WaitForBackup() {

@@ -99,8 +99,8 @@ ABSL_FLAG(bool, insecure, false,
 
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
           "Address to serve Prometheus metrics on, IPv4 host:port, at "
-          "/metrics (plain HTTP). Empty: no metrics. If the address cannot be bound, "
-          "permitd logs a warning and serves without metrics.");
+          "/metrics (plain HTTP). Empty: no metrics. If the address cannot "
+          "be bound, permitd logs a warning and serves without metrics.");
 ABSL_FLAG(std::string, log_format, "text",
           "Log lines on stderr: text (\"permitd: ...\") or json (one JSON "
           "object per line). Both carry one line per finished call and one "

@@ -35,14 +35,16 @@ class ForwardingStore : public storage::EventStore {
   }
   absl::Status ReadEvents(
       uint64_t from, uint64_t to,
-      const std::function<bool(uint64_t, absl::string_view)>& fn) const override {
+      const std::function<bool(uint64_t, absl::string_view)>& fn)
+      const override {
     return inner_->ReadEvents(from, to, fn);
   }
   absl::StatusOr<std::optional<storage::RequestRecord>> GetRequest(
       absl::string_view p, absl::string_view r) const override {
     return inner_->GetRequest(p, r);
   }
-  absl::StatusOr<core::Hash> TreeNode(int level, uint64_t index) const override {
+  absl::StatusOr<core::Hash> TreeNode(int level,
+                                      uint64_t index) const override {
     return inner_->TreeNode(level, index);
   }
   absl::Status SaveCheckpoint(absl::string_view bytes) override {
