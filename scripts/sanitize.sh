@@ -8,8 +8,9 @@
 #   2. ./build-tsan: the concurrency tests under ThreadSanitizer: group
 #      commit (CaseManagerTest), the checkpointer (CheckpointerTest), gRPC
 #      calls and WatchLog streaming (IntegrationTest), principals parsing
-#      (PrincipalRegistryTest) and reloading on SIGHUP in a real permitd
-#      (ReloadTest). Any TSan report fails the run.
+#      (PrincipalRegistryTest), reloading on SIGHUP in a real permitd
+#      (ReloadTest) and backups on their own thread beside other calls and
+#      shutdown (FrontendTest.*Backup*). Any TSan report fails the run.
 #
 #   scripts/sanitize.sh          # both
 #   scripts/sanitize.sh asan     # or only one
@@ -121,7 +122,7 @@ run_tsan() {
   LD_PRELOAD=$shim \
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/sanitizers/tsan.supp:log_path=$logs/tsan" \
     ctest --test-dir build-tsan --output-on-failure -j2 --timeout 900 \
-      -R '^(CaseManagerTest|CheckpointerTest|IntegrationTest|PrincipalRegistryTest|ReloadTest)\.' \
+      -R '^((CaseManagerTest|CheckpointerTest|IntegrationTest|PrincipalRegistryTest|ReloadTest)\.|FrontendTest\..*Backup)' \
     || rc=$?
   check_logs "$logs" "TSan" || rc=1
   return $rc
