@@ -21,6 +21,7 @@
 #include "core/status_macros.h"
 #include "server/certs.h"
 #include "server/auth.h"
+#include "server/files.h"
 
 namespace permit::server {
 namespace fs = std::filesystem;
@@ -34,47 +35,6 @@ absl::StatusOr<std::string> NewToken() {
       absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
 }
 
-namespace {
-
-// Writes `content` to a new file readable by its owner only, synced to disk
-// before it is renamed into place, so a crash never leaves a partial file.
-absl::Status WriteFile(const fs::path& path, absl::string_view content) {
-  const std::string tmp = path.string() + ".tmp";
-  auto fail = [&](absl::string_view what) {
-    return absl::InternalError(absl::StrCat("cannot ", what, " ", tmp, ": ",
-                                            std::strerror(errno)));
-  };
-  ::unlink(tmp.c_str());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return fail("create");
-  size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ::close(fd);
-      return fail("write");
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    ::close(fd);
-    return fail("sync");
-  }
-  if (::close(fd) != 0) return fail("close");
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("rename");
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
 
 absl::StatusOr<DevSetup> EnsureDevSetup(const std::string& data_dir, bool tls) {
   const fs::path dir = fs::path(data_dir) / "dev";
@@ -114,7 +74,7 @@ absl::StatusOr<DevSetup> EnsureDevSetup(const std::string& data_dir, bool tls) {
       absl::StatusOr<std::string> token = NewToken();
       if (!token.ok()) return token.status();
       p.token = *token;
-      RETURN_IF_ERROR(WriteFile(p.token_file, p.token + "\n"));
+      RETURN_IF_ERROR(WritePrivateFile(p.token_file, p.token + "\n"));
       changed = true;
     }
     entries.push_back(absl::StrCat(
@@ -125,10 +85,10 @@ absl::StatusOr<DevSetup> EnsureDevSetup(const std::string& data_dir, bool tls) {
   setup.signing_key_file = (dir / "log-signing-key.pem").string();
   if (!fs::exists(setup.signing_key_file)) {
     ASSIGN_OR_RETURN(std::string pem, core::NewSigningKeyPem());
-    RETURN_IF_ERROR(WriteFile(setup.signing_key_file, pem));
+    RETURN_IF_ERROR(WritePrivateFile(setup.signing_key_file, pem));
   }
   if (changed) {
-    RETURN_IF_ERROR(WriteFile(
+    RETURN_IF_ERROR(WritePrivateFile(
         setup.principals_file,
         absl::StrCat("{\"principals\": [\n", absl::StrJoin(entries, ",\n"),
                      "\n]}\n")));
@@ -143,21 +103,21 @@ absl::StatusOr<DevSetup> EnsureDevSetup(const std::string& data_dir, bool tls) {
     if (!fs::exists(setup.ca_file) || !fs::exists(ca_key_file)) {
       ASSIGN_OR_RETURN(CertAndKey ca, NewCertificateAuthority(
                                           "permit dev CA", absl::Hours(24 * 3650)));
-      RETURN_IF_ERROR(WriteFile(ca_key_file, ca.key_pem));
-      RETURN_IF_ERROR(WriteFile(setup.ca_file, ca.cert_pem));
+      RETURN_IF_ERROR(WritePrivateFile(ca_key_file, ca.key_pem));
+      RETURN_IF_ERROR(WritePrivateFile(setup.ca_file, ca.cert_pem));
       fs::remove(setup.server_cert_file, ec);
     }
     if (!fs::exists(setup.server_cert_file) || !fs::exists(setup.server_key_file)) {
       CertAndKey ca;
-      ASSIGN_OR_RETURN(ca.cert_pem, ReadAll(setup.ca_file));
-      ASSIGN_OR_RETURN(ca.key_pem, ReadAll(ca_key_file.string()));
+      ASSIGN_OR_RETURN(ca.cert_pem, ReadWholeFile(setup.ca_file));
+      ASSIGN_OR_RETURN(ca.key_pem, ReadWholeFile(ca_key_file.string()));
       LeafSpec spec;
       spec.common_name = "localhost";
       spec.dns_names = {"localhost"};
       spec.ip_addresses = {"127.0.0.1", "::1"};
       ASSIGN_OR_RETURN(CertAndKey leaf, IssueCertificate(ca, spec));
-      RETURN_IF_ERROR(WriteFile(setup.server_key_file, leaf.key_pem));
-      RETURN_IF_ERROR(WriteFile(setup.server_cert_file, leaf.cert_pem));
+      RETURN_IF_ERROR(WritePrivateFile(setup.server_key_file, leaf.key_pem));
+      RETURN_IF_ERROR(WritePrivateFile(setup.server_cert_file, leaf.cert_pem));
     }
   }
   return setup;

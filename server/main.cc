@@ -1,6 +1,6 @@
 // permitd: the permit server. Parses flags, prepares dev credentials when
 // asked, starts PermitServer and runs until SIGINT or SIGTERM (SIGHUP
-// reloads the principals file), then shuts
+// reloads the principals file and rereads the TLS files), then shuts
 // down gracefully (queued actions commit, the log is synced and closed).
 #include <signal.h>
 
@@ -27,6 +27,7 @@
 #include "core/runtime.h"
 #include "server/certs.h"
 #include "server/dev_setup.h"
+#include "server/files.h"
 #include "server/metrics.h"
 #include "server/request_log.h"
 #include "server/server.h"
@@ -60,7 +61,9 @@ ABSL_FLAG(bool, dev, false,
           "only.");
 ABSL_FLAG(std::string, tls_cert, "",
           "TLS: the server's certificate chain (PEM). With --tls_key, permitd "
-          "serves TLS only.");
+          "serves TLS only. permitd rereads it, --tls_key and --client_ca "
+          "every minute and on SIGHUP, and serves a renewed set once the "
+          "key matches the certificate (no restart).");
 ABSL_FLAG(std::string, tls_key, "", "TLS: the private key of --tls_cert (PEM).");
 ABSL_FLAG(std::string, client_ca, "",
           "Mutual TLS: CA certificates (PEM) that client certificates are "
@@ -286,14 +289,6 @@ void PrintHelp(absl::string_view usage) {
   std::cout << "\n--helpfull lists every flag, including the libraries'.\n";
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -424,7 +419,7 @@ int main(int argc, char** argv) {
         "no log signing key: pass --signing_key FILE (make one with `openssl "
         "genpkey -algorithm ed25519 -out FILE`), or --dev");
   }
-  absl::StatusOr<std::string> signing_key = ReadFile(signing_key_file);
+  absl::StatusOr<std::string> signing_key = permit::server::ReadWholeFile(signing_key_file);
   if (!signing_key.ok()) return Fail(signing_key.status().message());
   std::string log_origin = absl::GetFlag(FLAGS_log_origin);
   if (log_origin.empty()) {
@@ -455,9 +450,9 @@ int main(int argc, char** argv) {
                              status.message()));
   };
   if (!tls_cert_file.empty()) {
-    absl::StatusOr<std::string> cert = ReadFile(tls_cert_file);
+    absl::StatusOr<std::string> cert = permit::server::ReadWholeFile(tls_cert_file);
     if (!cert.ok()) return Fail(cert.status().message());
-    absl::StatusOr<std::string> key = ReadFile(tls_key_file);
+    absl::StatusOr<std::string> key = permit::server::ReadWholeFile(tls_key_file);
     if (!key.ok()) return Fail(key.status().message());
     if (absl::Status s = permit::server::CheckCertificateAndKey(
             *cert, *key, tls_cert_file, tls_key_file);
@@ -466,15 +461,32 @@ int main(int argc, char** argv) {
     }
     options.tls_cert_pem = *std::move(cert);
     options.tls_key_pem = *std::move(key);
+    options.tls_cert_file = tls_cert_file;
+    options.tls_key_file = tls_key_file;
+    options.tls_dir = (std::filesystem::path(data) / "tls").string();
+    options.on_tls_reload = [cert = tls_cert_file](const absl::Status& status) {
+      if (status.ok()) {
+        Log().Info("tls_reloaded",
+                   absl::StrCat("serving the renewed TLS certificate from ", cert),
+                   {permit::server::LogField::Str("file", cert)});
+      } else {
+        Log().Event(permit::server::LogLevel::kWarning, "tls_reload_refused",
+                    absl::StrCat("the TLS files changed, but the new set is "
+                                 "refused; still serving the last good one: ",
+                                 status.message()),
+                    {permit::server::LogField::Str("file", cert)});
+      }
+    };
   }
   if (!client_ca_file.empty()) {
-    absl::StatusOr<std::string> ca = ReadFile(client_ca_file);
+    absl::StatusOr<std::string> ca = permit::server::ReadWholeFile(client_ca_file);
     if (!ca.ok()) return Fail(ca.status().message());
     if (absl::Status s = permit::server::CheckCertificates(*ca, client_ca_file);
         !s.ok()) {
       return Fail(s.message());
     }
     options.client_ca_pem = *std::move(ca);
+    options.client_ca_file = client_ca_file;
   }
   options.rate_limit = absl::GetFlag(FLAGS_rate_limit);
   options.rate_burst = absl::GetFlag(FLAGS_rate_burst);
@@ -578,8 +590,11 @@ int main(int argc, char** argv) {
   for (;;) {
     sigwait(&signals, &sig);
     if (sig != SIGHUP) break;
-    // SIGHUP: reload the principals. Calls in flight keep the principal they
-    // started with; a file with a mistake is refused and the old one stays.
+    // SIGHUP: reread the TLS files now (what changed is logged by
+    // on_tls_reload), and reload the principals. Calls in flight keep the
+    // principal they started with; a file with a mistake is refused and the
+    // old one stays.
+    if ((*server)->tls()) (void)(*server)->ReloadTls();
     absl::StatusOr<permit::server::PrincipalRegistry> reloaded =
         permit::server::PrincipalRegistry::Load(principals_file);
     const int64_t count = reloaded.ok() ? static_cast<int64_t>(reloaded->size()) : 0;

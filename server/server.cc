@@ -1,12 +1,15 @@
 // Assembly of permitd; see server.h.
 #include "server/server.h"
 
+
 #include "absl/strings/str_cat.h"
 #include "core/checkpoint.h"
 #include "core/status_macros.h"
 #include "core/validation.h"
 #include "server/certs.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server_builder.h"
@@ -57,6 +60,16 @@ absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
   } else {
     ASSIGN_OR_RETURN(store, storage::RocksDbEventStore::Open(options.db_path));
   }
+  // After the store: its lock keeps a second permitd on the same data
+  // folder from replacing this one's copies in tls_dir.
+  std::unique_ptr<TlsFiles> tls_files;
+  if (tls && !options.tls_cert_file.empty()) {
+    ASSIGN_OR_RETURN(tls_files,
+                     TlsFiles::Start({options.tls_cert_file, options.tls_key_file,
+                                      options.client_ca_file},
+                                     options.tls_dir, options.tls_refresh,
+                                     std::move(options.on_tls_reload)));
+  }
   std::unique_ptr<PermitServer> s(new PermitServer());
   // A failed synced write latches the log shut for writes: tell load
   // balancers and orchestrators (health NOT_SERVING) to stop sending work
@@ -75,6 +88,7 @@ absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
   if (!manager.ok()) return manager.status();
 
   s->grace_ = options.shutdown_grace;
+  s->tls_files_ = std::move(tls_files);
   s->tls_ = tls;
   s->client_ca_ = !options.client_ca_pem.empty();
   s->manager_ = *std::move(manager);
@@ -123,10 +137,23 @@ absl::StatusOr<std::unique_ptr<PermitServer>> PermitServer::Start(
   grpc::ServerBuilder builder;
   std::shared_ptr<grpc::ServerCredentials> credentials =
       grpc::InsecureServerCredentials();
-  if (tls) {
-    grpc::SslServerCredentialsOptions ssl(
-        s->client_ca_ ? GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY
-                      : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  const grpc_ssl_client_certificate_request_type client_certs =
+      s->client_ca_ ? GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY
+                    : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+  if (tls && !options.tls_cert_file.empty()) {
+    // A certificate renewed in place (certbot, cert-manager's Secret) is
+    // served without a restart: TlsFiles passes on checked sets, and gRPC's
+    // watcher reads them from there every second.
+    const TlsFiles::Paths& served = s->tls_files_->served();
+    auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+        served.key, served.cert, served.client_ca, /*refresh_interval_sec=*/1);
+    grpc::experimental::TlsServerCredentialsOptions watched(provider);
+    watched.watch_identity_key_cert_pairs();
+    if (s->client_ca_) watched.watch_root_certs();
+    watched.set_cert_request_type(client_certs);
+    credentials = grpc::experimental::TlsServerCredentials(watched);
+  } else if (tls) {
+    grpc::SslServerCredentialsOptions ssl(client_certs);
     ssl.pem_root_certs = options.client_ca_pem;
     ssl.pem_key_cert_pairs.push_back({options.tls_key_pem, options.tls_cert_pem});
     credentials = grpc::SslServerCredentials(ssl);
@@ -156,6 +183,13 @@ absl::Status PermitServer::ReplacePrincipals(PrincipalRegistry registry) {
   auth_->Replace(std::move(registry));
   log_streams_->EndRevoked(*auth_->Current());
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> PermitServer::ReloadTls() {
+  if (tls_files_ == nullptr) {
+    return absl::FailedPreconditionError("TLS is not served from files here");
+  }
+  return tls_files_->Reload();
 }
 
 void PermitServer::Shutdown() {

@@ -20,6 +20,7 @@
 #include "server/case_manager.h"
 #include "server/checkpointer.h"
 #include "server/grpc_services.h"
+#include "server/tls_files.h"
 #include "storage/event_store.h"
 
 namespace permit::server {
@@ -51,6 +52,19 @@ struct ServerOptions {
   // With TLS: the CA (PEM) that client certificates are verified against.
   // Clients may then present one; principals bound to a certificate must.
   std::string client_ca_pem;
+  // The files the three PEMs above were read from (permitd sets them; tests
+  // may leave them empty). When tls_cert_file is set, the server rereads
+  // them every tls_refresh (and on ReloadTls) and serves a changed set once
+  // it passes the same checks as at start, so a renewed certificate needs
+  // no restart; a set that fails them (a certificate renewed before its
+  // key) is refused and the last good one stays. Checked copies are kept in
+  // tls_dir (see tls_files.h); on_tls_reload hears of each changed set.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string client_ca_file;
+  absl::Duration tls_refresh = absl::Minutes(1);
+  std::string tls_dir = "./data/tls";
+  TlsFiles::Listener on_tls_reload;
 
   // Per-principal limits (see limits.h): calls per second and burst (rate 0:
   // no limit), and open log streams (0: no limit).
@@ -96,6 +110,10 @@ class PermitServer {
   absl::Status ReplacePrincipals(PrincipalRegistry registry);
   // True if calls come over TLS.
   bool tls() const { return tls_; }
+  // Rereads the TLS files now (see ServerOptions::tls_cert_file): true if
+  // a changed set was taken, false if nothing changed, the refusal
+  // otherwise. FAILED_PRECONDITION if TLS is not served from files.
+  absl::StatusOr<bool> ReloadTls();
 
   // Stops taking calls, lets queued actions commit, ends watch streams,
   // waits up to the grace period for in-flight calls, lets a backup in
@@ -123,6 +141,7 @@ class PermitServer {
   std::unique_ptr<CaseServiceImpl> case_service_;
   std::unique_ptr<AuditServiceImpl> audit_service_;
   std::unique_ptr<AdminServiceImpl> admin_service_;
+  std::unique_ptr<TlsFiles> tls_files_;  // outlives the gRPC server
   std::unique_ptr<grpc::Server> grpc_server_;
 };
 

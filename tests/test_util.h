@@ -80,6 +80,15 @@ MATCHER(IsOk, negation ? "is not OK" : "is OK") {
   return s.ok();
 }
 
+// Matches an OK absl::StatusOr whose value matches `value`.
+MATCHER_P(IsOkAndHolds, value, "is OK and holds a matching value") {
+  if (!arg.ok()) {
+    *result_listener << "status is " << arg.status();
+    return false;
+  }
+  return ::testing::ExplainMatchResult(value, *arg, result_listener);
+}
+
 }  // namespace permit::testing
 
 #endif  // PERMIT_TESTS_TEST_UTIL_H_

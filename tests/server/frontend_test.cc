@@ -3,6 +3,8 @@
 // per-principal rate limit and stream cap, dropping a log stream whose
 // client stopped reading, and the record of refused calls (ListDenials).
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <thread>
 
 #include "absl/synchronization/notification.h"
@@ -186,6 +188,76 @@ TEST_F(FrontendTest, PrincipalBoundToACertificateNeedsBothTokenAndCertificate) {
               StatusIs(absl::StatusCode::kUnavailable));
   // Principals not bound to a certificate keep working with a token only.
   EXPECT_THAT(with_cert("token-aud-1", nullptr)->GetLogHead(), IsOk());
+}
+
+// Replaces `path` with `content` in one rename, as certbot or a Kubernetes
+// Secret volume does.
+void ReplaceFile(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".new";
+  std::ofstream(tmp) << content;
+  ASSERT_EQ(std::rename(tmp.c_str(), path.c_str()), 0);
+}
+
+TEST_F(FrontendTest, RenewedCertificateAndClientCaFilesAreServedWithoutARestart) {
+  const Pki& pki = TestPki();
+  const std::string cert = dir_.path() + "/tls.crt";
+  const std::string key = dir_.path() + "/tls.key";
+  const std::string ca = dir_.path() + "/client-ca.crt";
+  ASSERT_NO_FATAL_FAILURE(ReplaceFile(cert, pki.server.cert_pem));
+  ASSERT_NO_FATAL_FAILURE(ReplaceFile(key, pki.server.key_pem));
+  ASSERT_NO_FATAL_FAILURE(ReplaceFile(ca, pki.ca.cert_pem));
+  ServerOptions o = WithTls(Options(), /*client_ca=*/true);
+  o.principals = Principals(/*bind_rev1=*/true);
+  o.tls_cert_file = cert;
+  o.tls_key_file = key;
+  o.client_ca_file = ca;
+  o.tls_refresh = absl::Seconds(1);
+  o.tls_dir = dir_.path() + "/tls";
+  Start(std::move(o));
+
+  // rev-1 with its token and its certificate, trusting `server_ca`.
+  auto head = [&](const CertAndKey& server_ca, const CertAndKey& client) {
+    ClientOptions c;
+    c.ca_pem = server_ca.cert_pem;
+    c.cert_pem = client.cert_pem;
+    c.key_pem = client.key_pem;
+    return Connect("token-rev-1", c)->GetLogHead().status();
+  };
+  // From the files as they were at start, with the binding checked.
+  EXPECT_THAT(head(pki.ca, pki.rev1_client), IsOk());
+  EXPECT_THAT(head(pki.ca, pki.other_client),
+              StatusIs(absl::StatusCode::kUnauthenticated,
+                       HasSubstr("not the one bound to principal rev-1")));
+  EXPECT_THAT(head(pki.foreign_ca, pki.foreign_client),
+              StatusIs(absl::StatusCode::kUnavailable));
+
+  // The operator moves to another CA: a server certificate from it, and
+  // client certificates from it. No restart.
+  LeafSpec spec;
+  spec.common_name = "localhost";
+  spec.dns_names = {"localhost"};
+  spec.ip_addresses = {"127.0.0.1"};
+  absl::StatusOr<CertAndKey> renewed = IssueCertificate(pki.foreign_ca, spec);
+  ASSERT_THAT(renewed, IsOk());
+  // Halfway (the new certificate, the old key): not a pair, so the old one
+  // is kept, past two rereads.
+  ASSERT_NO_FATAL_FAILURE(ReplaceFile(cert, renewed->cert_pem));
+  absl::SleepFor(absl::Milliseconds(2500));
+  EXPECT_THAT(head(pki.ca, pki.rev1_client), IsOk());
+  ASSERT_NO_FATAL_FAILURE(ReplaceFile(key, renewed->key_pem));
+  ASSERT_NO_FATAL_FAILURE(ReplaceFile(cert, renewed->cert_pem));
+  ASSERT_NO_FATAL_FAILURE(ReplaceFile(ca, pki.foreign_ca.cert_pem));
+  absl::Status now;
+  for (int i = 0; i < 100; ++i) {
+    now = head(pki.foreign_ca, pki.foreign_client);
+    if (now.ok()) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_THAT(now, IsOk());
+  // The old CA's server certificate and client certificates are gone.
+  EXPECT_THAT(head(pki.ca, pki.rev1_client), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(head(pki.foreign_ca, pki.rev1_client),
+              StatusIs(absl::StatusCode::kUnavailable));
 }
 
 TEST_F(FrontendTest, CertificateBindingsWithoutClientCaAreRefused) {

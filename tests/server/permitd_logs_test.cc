@@ -20,6 +20,8 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "permit/client.h"
+#include "server/certs.h"
+#include "server/files.h"
 #include "tests/e2e/permitd_process.h"
 #include "tests/server/metrics_http.h"
 #include "tests/test_util.h"
@@ -78,10 +80,12 @@ class PermitdLogsTest : public ::testing::Test {
   }
 
   // GetLogHead as aud-1, on a fresh connection (one refused while permitd
-  // started would wait out gRPC's reconnect backoff).
-  absl::Status Head() {
+  // started would wait out gRPC's reconnect backoff): plaintext, or TLS
+  // trusting `ca_pem`.
+  absl::Status Head(const std::string& ca_pem = "") {
     ClientOptions options;
-    options.insecure = true;  // the test server is plaintext on loopback
+    options.insecure = ca_pem.empty();
+    options.ca_pem = ca_pem;
     options.address = "127.0.0.1:" + std::to_string(port_);
     options.token = kToken;
     options.max_attempts = 1;
@@ -222,6 +226,61 @@ TEST_F(PermitdLogsTest, BusyMetricsPortIsAWarningNotAFailedStart) {
   const int status = server_->Stop(std::chrono::seconds(30));
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << Log();
   close(fd);
+}
+
+TEST_F(PermitdLogsTest, SighupServesARenewedTlsPairAndRefusesAHalfRenewedOne) {
+  absl::StatusOr<server::CertAndKey> ca =
+      server::NewCertificateAuthority("old CA", absl::Hours(1));
+  absl::StatusOr<server::CertAndKey> new_ca =
+      server::NewCertificateAuthority("new CA", absl::Hours(1));
+  ASSERT_THAT(ca, IsOk());
+  ASSERT_THAT(new_ca, IsOk());
+  server::LeafSpec spec;
+  spec.common_name = "localhost";
+  spec.ip_addresses = {"127.0.0.1"};
+  absl::StatusOr<server::CertAndKey> old_leaf = server::IssueCertificate(*ca, spec);
+  absl::StatusOr<server::CertAndKey> new_leaf = server::IssueCertificate(*new_ca, spec);
+  ASSERT_THAT(old_leaf, IsOk());
+  ASSERT_THAT(new_leaf, IsOk());
+  const std::string cert = dir_.path() + "/tls.crt";
+  const std::string key = dir_.path() + "/tls.key";
+  ASSERT_THAT(server::WritePrivateFile(cert, old_leaf->cert_pem), IsOk());
+  ASSERT_THAT(server::WritePrivateFile(key, old_leaf->key_pem), IsOk());
+
+  server_->SetEnvironment({"PERMIT_TLS_CERT=" + cert, "PERMIT_TLS_KEY=" + key},
+                          /*origin_from_env=*/false);
+  server_->Start();
+  absl::Status up;
+  for (int i = 0; i < 400; ++i) {
+    up = Head(ca->cert_pem);
+    if (up.ok()) break;
+    ASSERT_TRUE(server_->Running()) << Log();
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_THAT(up, IsOk()) << Log();
+
+  // The certificate renewed, the key not yet: refused, the old pair served.
+  ASSERT_THAT(server::WritePrivateFile(cert, new_leaf->cert_pem), IsOk());
+  server_->Signal(SIGHUP);
+  ASSERT_TRUE(LogEventually("still serving the last good one")) << Log();
+  EXPECT_THAT(Log(), HasSubstr("not the private key of"));
+  absl::SleepFor(absl::Milliseconds(1500));  // past gRPC's 1 s reread
+  EXPECT_THAT(Head(ca->cert_pem), IsOk());
+
+  // The key follows: the new pair is served, without a restart.
+  ASSERT_THAT(server::WritePrivateFile(key, new_leaf->key_pem), IsOk());
+  server_->Signal(SIGHUP);
+  ASSERT_TRUE(LogEventually("serving the renewed TLS certificate from " + cert)) << Log();
+  absl::Status renewed;
+  for (int i = 0; i < 60; ++i) {
+    renewed = Head(new_ca->cert_pem);
+    if (renewed.ok()) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_THAT(renewed, IsOk());
+  EXPECT_FALSE(Head(ca->cert_pem).ok());
+  const int status = server_->Stop(std::chrono::seconds(30));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << Log();
 }
 
 TEST_F(PermitdLogsTest, Ipv6MetricsAddressIsABadFlagNotAWarning) {
