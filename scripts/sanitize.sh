@@ -9,8 +9,9 @@
 #      commit (CaseManagerTest), the checkpointer (CheckpointerTest), gRPC
 #      calls and WatchLog streaming (IntegrationTest), principals parsing
 #      (PrincipalRegistryTest), reloading on SIGHUP in a real permitd
-#      (ReloadTest) and backups on their own thread beside other calls and
-#      shutdown (FrontendTest.*Backup*). Any TSan report fails the run.
+#      (ReloadTest), backups on their own thread beside other calls and
+#      shutdown (FrontendTest.*Backup*), and TLS files reread on a timer
+#      (TlsFilesTest, FrontendTest.Renewed*). Any TSan report fails the run.
 #
 #   scripts/sanitize.sh          # both
 #   scripts/sanitize.sh asan     # or only one
@@ -122,7 +123,7 @@ run_tsan() {
   LD_PRELOAD=$shim \
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/sanitizers/tsan.supp:log_path=$logs/tsan" \
     ctest --test-dir build-tsan --output-on-failure -j2 --timeout 900 \
-      -R '^((CaseManagerTest|CheckpointerTest|IntegrationTest|PrincipalRegistryTest|ReloadTest)\.|FrontendTest\..*Backup)' \
+      -R '^((CaseManagerTest|CheckpointerTest|IntegrationTest|PrincipalRegistryTest|ReloadTest)\.|TlsFilesTest\.|FrontendTest\..*(Backup|Renewed))' \
     || rc=$?
   check_logs "$logs" "TSan" || rc=1
   return $rc
