@@ -41,10 +41,18 @@ absl::StatusOr<std::unique_ptr<TlsFiles>> TlsFiles::Start(
       new TlsFiles(std::move(source), std::move(dir), std::move(listener)));
   ASSIGN_OR_RETURN(Contents first, t->Read());
   RETURN_IF_ERROR(t->Check(first));
-  // What an earlier run left is replaced: only this run's copies are served.
+  // What an earlier run left is removed (only the names TlsFiles makes):
+  // only this run's copies are served.
   std::error_code ec;
-  fs::remove_all(t->dir_, ec);
   fs::create_directories(t->dir_, ec);
+  for (const fs::directory_entry& e : fs::directory_iterator(t->dir_, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name == "current" || name == "current.tmp" ||
+        name.rfind("gen-", 0) == 0) {
+      std::error_code ignored;
+      fs::remove_all(e.path(), ignored);
+    }
+  }
   if (ec || ::chmod(t->dir_.c_str(), 0700) != 0) {
     return absl::InternalError(absl::StrCat(
         "cannot make the folder ", t->dir_, " for the served TLS files: ",
@@ -124,10 +132,16 @@ absl::StatusOr<bool> TlsFiles::Reload() {
   {
     absl::MutexLock lock(&mu_);
     if (c.ok() && *c == taken_) return false;
-    if (c.ok() && *c == refused_) return outcome = Check(*c);
+    if (c.ok() && *c == refused_) return refusal_;
     outcome = c.ok() ? Check(*c) : c.status();
-    if (outcome.ok()) outcome = Install(*c);
-    if (!outcome.ok() && c.ok()) refused_ = *c;
+    if (!outcome.ok() && c.ok()) {
+      // The files' content is wrong: told of once. (Unreadable files, or a
+      // copy that cannot be written, are retried and told of every time.)
+      refused_ = *c;
+      refusal_ = outcome;
+    } else if (outcome.ok()) {
+      outcome = Install(*c);
+    }
   }
   if (listener_) listener_(outcome);
   if (!outcome.ok()) return outcome;

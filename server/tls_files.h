@@ -43,8 +43,9 @@ class TlsFiles {
   // caller), without TlsFiles' lock.
   using Listener = std::function<void(const absl::Status&)>;
 
-  // Checks and copies `source` into `dir` (created, mode 0700; what an
-  // earlier run left there is replaced), then rereads it every `refresh`.
+  // Checks and copies `source` into `dir` (created, mode 0700; the copies
+  // an earlier run left there are removed, nothing else), then rereads it
+  // every `refresh`.
   // INVALID_ARGUMENT naming the file if the first set fails the checks,
   // NOT_FOUND if a file cannot be read, INTERNAL if `dir` cannot be written.
   static absl::StatusOr<std::unique_ptr<TlsFiles>> Start(Paths source,
@@ -60,8 +61,9 @@ class TlsFiles {
   const Paths& served() const { return served_; }
 
   // Rereads the source files now: true if a changed set was taken, false if
-  // nothing changed; the refusal if a changed set failed the checks (the
-  // same refused set is reported once).
+  // nothing changed; otherwise why not. A set that failed the checks is
+  // told to the listener once; unreadable files and copies that cannot be
+  // written are retried and told every time.
   absl::StatusOr<bool> Reload();
 
  private:
@@ -85,7 +87,9 @@ class TlsFiles {
 
   absl::Mutex mu_;
   Contents taken_ ABSL_GUARDED_BY(mu_);
-  Contents refused_ ABSL_GUARDED_BY(mu_);
+  Contents refused_
+      ABSL_GUARDED_BY(mu_);  // the last set that failed the checks
+  absl::Status refusal_ ABSL_GUARDED_BY(mu_);  // and why
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread timer_;

@@ -136,6 +136,27 @@ TEST_F(TlsFilesTest, OnlyTheLastTwoSetsAreKept) {
   EXPECT_EQ(Served(t->served().cert), first_.cert_pem);
 }
 
+TEST_F(TlsFilesTest, AStartRemovesTheLastRunsCopiesAndNothingElse) {
+  const std::string served = dir_.path() + "/served";
+  {
+    std::unique_ptr<TlsFiles> t = StartFiles();
+    ASSERT_NE(t, nullptr);
+    Put(source_.cert, second_.cert_pem);
+    Put(source_.key, second_.key_pem);
+    ASSERT_THAT(t->Reload(), IsOkAndHolds(true));  // gen-1 and gen-2
+  }
+  Put(served + "/README", "the operator's note\n");
+  Put(source_.cert, first_.cert_pem);
+  Put(source_.key, first_.key_pem);
+  std::unique_ptr<TlsFiles> t = StartFiles();
+  ASSERT_NE(t, nullptr);
+  struct stat st;
+  EXPECT_EQ(stat((served + "/gen-1").c_str(), &st), 0);  // this run's first
+  EXPECT_NE(stat((served + "/gen-2").c_str(), &st), 0);
+  EXPECT_EQ(Served(served + "/README"), "the operator's note\n");
+  EXPECT_EQ(Served(t->served().cert), first_.cert_pem);
+}
+
 TEST_F(TlsFilesTest, AFirstSetThatFailsTheChecksIsAnErrorAtStart) {
   Put(source_.key, second_.key_pem);
   EXPECT_THAT(
