@@ -132,7 +132,7 @@ absl::StatusOr<bool> TlsFiles::Reload() {
   {
     absl::MutexLock lock(&mu_);
     if (c.ok() && *c == taken_) return false;
-    if (c.ok() && *c == refused_) return refusal_;
+    if (c.ok() && !refusal_.ok() && *c == refused_) return refusal_;
     outcome = c.ok() ? Check(*c) : c.status();
     if (!outcome.ok() && c.ok()) {
       // The files' content is wrong: told of once. (Unreadable files, or a

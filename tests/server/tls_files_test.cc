@@ -105,6 +105,18 @@ TEST_F(TlsFilesTest, AHalfRenewedPairIsRefusedOnceAndTheOldOneStays) {
   EXPECT_THAT(heard_[1], IsOk());
 }
 
+TEST_F(TlsFilesTest, EmptyFilesAreRefusedNotTaken) {
+  std::unique_ptr<TlsFiles> t = StartFiles();
+  ASSERT_NE(t, nullptr);
+  Put(source_.cert, "");
+  Put(source_.key, "");
+  Put(source_.client_ca, "");
+  EXPECT_FALSE(t->Reload().ok());
+  EXPECT_FALSE(t->Reload().ok());
+  EXPECT_EQ(Served(t->served().cert), first_.cert_pem);
+  EXPECT_EQ(heard_.size(), 1u);
+}
+
 TEST_F(TlsFilesTest, ABadOrMissingClientCaIsRefusedAndTheOldOneStays) {
   std::unique_ptr<TlsFiles> t = StartFiles();
   ASSERT_NE(t, nullptr);
