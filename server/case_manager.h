@@ -141,6 +141,9 @@ class CaseManager {
   absl::StatusOr<std::string> RootAt(uint64_t size) const;
   v1::LogHead GetLogHead(const v1::Actor& actor) const;
 
+  // For shutdown: stops a backup in progress and refuses later ones
+  // (EventStore::StopBackups).
+  void StopBackups() { store_->StopBackups(); }
   // PERMISSION_DENIED unless `actor` may take backups (admins only).
   static absl::Status CheckMayBackUp(const v1::Actor& actor);
   // An online backup of the log into `backup_dir`, keeping the newest

@@ -45,9 +45,19 @@ absl::Status WritePrivateFile(const std::string& path,
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  if (!in) {
+    const int err = errno;
+    const std::string message =
+        absl::StrCat("cannot read ", path, ": ", std::strerror(err));
+    return err == EACCES ? absl::PermissionDeniedError(message)
+                         : absl::NotFoundError(message);
+  }
   std::stringstream ss;
   ss << in.rdbuf();
+  if (in.bad()) {
+    return absl::DataLossError(
+        absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  }
   return ss.str();
 }
 

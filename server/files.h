@@ -17,7 +17,9 @@ namespace permit::server {
 absl::Status WritePrivateFile(const std::string& path,
                               absl::string_view content);
 
-// The whole file; NOT_FOUND ("cannot read PATH") if it cannot be opened.
+// The whole file. "cannot read PATH: <reason>": PERMISSION_DENIED if it may
+// not be opened, NOT_FOUND if it cannot be for another reason (missing),
+// DATA_LOSS if reading it fails.
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 
 }  // namespace permit::server

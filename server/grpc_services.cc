@@ -615,9 +615,15 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Backup(grpc::CallbackServerContext* 
     return call.Finish(s);
   }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::Status refusal = absl::AbortedError(
+      "a backup is already being taken on this server; try again when it "
+      "has finished");
   {
     absl::MutexLock lock(&mu_);
-    if (!backing_up_) {
+    if (shutting_down_) {
+      refusal = absl::UnavailableError(
+          "permitd is shutting down; take the backup once it is back");
+    } else if (!backing_up_) {
       // The last backup's thread has cleared backing_up_ and at most has
       // its reply left to send.
       if (worker_.joinable()) worker_.join();
@@ -636,10 +642,21 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Backup(grpc::CallbackServerContext* 
     }
   }
   // The reactor is taken above (gRPC hands it out once): finish through it.
-  reactor->Finish(call.End(absl::AbortedError(
-      "a backup is already being taken on this server; try again when it "
-      "has finished")));
+  reactor->Finish(call.End(refusal));
   return reactor;
+}
+
+void AdminServiceImpl::StopBackupsBy(absl::Time deadline) {
+  {
+    absl::MutexLock lock(&mu_);
+    shutting_down_ = true;
+    if (mu_.AwaitWithDeadline(
+            absl::Condition(+[](bool* busy) { return !*busy; }, &backing_up_),
+            deadline)) {
+      return;
+    }
+  }
+  fe_->manager->StopBackups();
 }
 
 void AdminServiceImpl::WaitForBackup() {

@@ -184,8 +184,12 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   explicit AdminServiceImpl(const Frontend* fe) : fe_(fe) {}
   ~AdminServiceImpl() override { WaitForBackup(); }
 
-  // Waits until no backup is running; the server calls it on shutdown
-  // before it closes the log.
+  // For shutdown: refuses new backups (UNAVAILABLE), and stops one still
+  // running at `deadline` (CaseManager::StopBackups). Returns when no backup
+  // runs or at `deadline`.
+  void StopBackupsBy(absl::Time deadline);
+  // Waits until the last backup's thread has ended; the server calls it on
+  // shutdown before it closes the log.
   void WaitForBackup();
 
   grpc::ServerUnaryReactor* Backup(grpc::CallbackServerContext* ctx,
@@ -196,6 +200,7 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   const Frontend* const fe_;
   absl::Mutex mu_;
   bool backing_up_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   std::thread worker_ ABSL_GUARDED_BY(mu_);  // the last backup's
 };
 

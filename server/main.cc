@@ -471,8 +471,8 @@ int main(int argc, char** argv) {
                    {permit::server::LogField::Str("file", cert)});
       } else {
         Log().Event(permit::server::LogLevel::kWarning, "tls_reload_refused",
-                    absl::StrCat("the TLS files changed, but the new set is "
-                                 "refused; still serving the last good one: ",
+                    absl::StrCat("TLS files not taken; still serving the last "
+                                 "good set: ",
                                  status.message()),
                     {permit::server::LogField::Str("file", cert)});
       }
@@ -590,11 +590,22 @@ int main(int argc, char** argv) {
   for (;;) {
     sigwait(&signals, &sig);
     if (sig != SIGHUP) break;
-    // SIGHUP: reread the TLS files now (what changed is logged by
-    // on_tls_reload), and reload the principals. Calls in flight keep the
+    // SIGHUP: reread the TLS files now and log what that found, and reload
+    // the principals. Calls in flight keep the
     // principal they started with; a file with a mistake is refused and the
     // old one stays.
-    if ((*server)->tls()) (void)(*server)->ReloadTls();
+    if ((*server)->tls()) {
+      absl::StatusOr<bool> tls = (*server)->ReloadTls();
+      if (!tls.ok() && tls.status().code() != absl::StatusCode::kFailedPrecondition) {
+        Log().Event(permit::server::LogLevel::kWarning, "tls_reload_refused",
+                    absl::StrCat("SIGHUP: TLS files not taken; still serving the "
+                                 "last good set: ",
+                                 tls.status().message()));
+      } else if (tls.ok()) {
+        Log().Info("tls_reloaded", *tls ? "SIGHUP: serving the renewed TLS files"
+                                        : "SIGHUP: the TLS files are unchanged");
+      }
+    }
     absl::StatusOr<permit::server::PrincipalRegistry> reloaded =
         permit::server::PrincipalRegistry::Load(principals_file);
     const int64_t count = reloaded.ok() ? static_cast<int64_t>(reloaded->size()) : 0;

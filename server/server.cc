@@ -196,9 +196,14 @@ void PermitServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+  const absl::Time deadline = absl::Now() + grace_;
   manager_->Shutdown();
-  grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace_));
+  // A backup still running at the end of the grace period is stopped (its
+  // caller hears UNAVAILABLE): gRPC waits for it, and so would shutdown.
+  std::thread backup_stopper([this, deadline] { admin_service_->StopBackupsBy(deadline); });
+  grpc_server_->Shutdown(absl::ToChronoTime(deadline));
   grpc_server_->Wait();
+  backup_stopper.join();
   admin_service_->WaitForBackup();
   checkpointer_.reset();
   manager_.reset();  // joins the writer and closes the log

@@ -116,8 +116,8 @@ class PermitServer {
   absl::StatusOr<bool> ReloadTls();
 
   // Stops taking calls, lets queued actions commit, ends watch streams,
-  // waits up to the grace period for in-flight calls, lets a backup in
-  // progress finish, closes the log.
+  // waits up to the grace period for in-flight calls (a backup still running
+  // then is stopped), closes the log.
   void Shutdown();
   // Blocks until the server has shut down.
   void Wait();

@@ -45,14 +45,7 @@ absl::StatusOr<std::unique_ptr<TlsFiles>> TlsFiles::Start(
   // only this run's copies are served.
   std::error_code ec;
   fs::create_directories(t->dir_, ec);
-  for (const fs::directory_entry& e : fs::directory_iterator(t->dir_, ec)) {
-    const std::string name = e.path().filename().string();
-    if (name == "current" || name == "current.tmp" ||
-        name.rfind("gen-", 0) == 0) {
-      std::error_code ignored;
-      fs::remove_all(e.path(), ignored);
-    }
-  }
+  t->RemoveCopies();
   if (ec || ::chmod(t->dir_.c_str(), 0700) != 0) {
     return absl::InternalError(absl::StrCat(
         "cannot make the folder ", t->dir_, " for the served TLS files: ",
@@ -68,10 +61,11 @@ absl::StatusOr<std::unique_ptr<TlsFiles>> TlsFiles::Start(
 
 TlsFiles::~TlsFiles() {
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&stop_mu_);
     stop_ = true;
   }
   if (timer_.joinable()) timer_.join();
+  RemoveCopies();
 }
 
 absl::StatusOr<TlsFiles::Contents> TlsFiles::Read() const {
@@ -123,27 +117,26 @@ absl::Status TlsFiles::Install(const Contents& c) {
     fs::remove_all(fs::path(dir_) / GenerationName(generation_ - 1), ec);
   generation_ = next;
   taken_ = c;
+  refused_ = Contents();
+  refusal_ = absl::OkStatus();
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> TlsFiles::Reload() {
+absl::StatusOr<bool> TlsFiles::ReloadAndTell(bool tell) {
+  absl::MutexLock lock(&mu_);
   absl::StatusOr<Contents> c = Read();
-  absl::Status outcome;
-  {
-    absl::MutexLock lock(&mu_);
-    if (c.ok() && *c == taken_) return false;
-    if (c.ok() && !refusal_.ok() && *c == refused_) return refusal_;
-    outcome = c.ok() ? Check(*c) : c.status();
-    if (!outcome.ok() && c.ok()) {
-      // The files' content is wrong: told of once. (Unreadable files, or a
-      // copy that cannot be written, are retried and told of every time.)
-      refused_ = *c;
-      refusal_ = outcome;
-    } else if (outcome.ok()) {
-      outcome = Install(*c);
-    }
+  if (c.ok() && *c == taken_) return false;
+  if (c.ok() && !refusal_.ok() && *c == refused_) return refusal_;
+  absl::Status outcome = c.ok() ? Check(*c) : c.status();
+  if (!outcome.ok() && c.ok()) {
+    // The files' content is wrong: told once. (Unreadable files, or a copy
+    // that cannot be written, are retried and told every time.)
+    refused_ = *c;
+    refusal_ = outcome;
+  } else if (outcome.ok()) {
+    outcome = Install(*c);
   }
-  if (listener_) listener_(outcome);
+  if (tell && listener_) listener_(outcome);
   if (!outcome.ok()) return outcome;
   return true;
 }
@@ -151,10 +144,22 @@ absl::StatusOr<bool> TlsFiles::Reload() {
 void TlsFiles::Timer(absl::Duration refresh) {
   for (;;) {
     {
-      absl::MutexLock lock(&mu_);
-      if (mu_.AwaitWithTimeout(absl::Condition(&stop_), refresh)) return;
+      absl::MutexLock lock(&stop_mu_);
+      if (stop_mu_.AwaitWithTimeout(absl::Condition(&stop_), refresh)) return;
     }
-    (void)Reload();
+    (void)ReloadAndTell(/*tell=*/true);
+  }
+}
+
+void TlsFiles::RemoveCopies() const {
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir_, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name == "current" || name == "current.tmp" ||
+        name.rfind("gen-", 0) == 0) {
+      std::error_code ignored;
+      fs::remove_all(e.path(), ignored);
+    }
   }
 }
 

@@ -11,8 +11,10 @@
 // gRPC's watcher reads `DIR/current/...` (see served()). A set that fails
 // the checks is refused and the last good one stays.
 //
-// Thread-safety: Reload() may be called from any thread; the timer thread
-// calls it too.
+// The copies (the private key among them) are removed when TlsFiles goes.
+//
+// Thread-safety: Reload() may be called from any thread; reloads (the
+// timer's too) run one at a time.
 #ifndef PERMIT_SERVER_TLS_FILES_H_
 #define PERMIT_SERVER_TLS_FILES_H_
 
@@ -38,9 +40,10 @@ class TlsFiles {
     std::string client_ca;  // empty: no client certificates
   };
 
-  // After each reread that found changed files: OK if the new set was
-  // taken, the reason otherwise. Called on the timer thread (or Reload's
-  // caller), without TlsFiles' lock.
+  // Told by the timer of what its rereads found: OK when a changed set was
+  // taken, the reason when one was refused (once per refused set) or the
+  // files could not be read or copied (every time). Called on the timer
+  // thread, one call at a time. Reload()'s own outcome goes to its caller.
   using Listener = std::function<void(const absl::Status&)>;
 
   // Checks and copies `source` into `dir` (created, mode 0700; the copies
@@ -54,17 +57,15 @@ class TlsFiles {
                                                          Listener listener);
   TlsFiles(const TlsFiles&) = delete;
   TlsFiles& operator=(const TlsFiles&) = delete;
-  ~TlsFiles();  // stops the timer
+  ~TlsFiles();  // stops the timer and removes the copies
 
   // The files for gRPC's watcher: `dir/current/tls.crt`, `tls.key` and
   // `ca.crt` (empty without a client CA).
   const Paths& served() const { return served_; }
 
   // Rereads the source files now: true if a changed set was taken, false if
-  // nothing changed; otherwise why not. A set that failed the checks is
-  // told to the listener once; unreadable files and copies that cannot be
-  // written are retried and told every time.
-  absl::StatusOr<bool> Reload();
+  // nothing changed; otherwise why not (the last good set stays served).
+  absl::StatusOr<bool> Reload() { return ReloadAndTell(/*tell=*/false); }
 
  private:
   struct Contents {
@@ -75,9 +76,11 @@ class TlsFiles {
   };
 
   TlsFiles(Paths source, std::string dir, Listener listener);
+  absl::StatusOr<bool> ReloadAndTell(bool tell);
   absl::StatusOr<Contents> Read() const;
   absl::Status Check(const Contents& c) const;
   absl::Status Install(const Contents& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemoveCopies() const;
   void Timer(absl::Duration refresh);
 
   const Paths source_;
@@ -85,13 +88,14 @@ class TlsFiles {
   const Listener listener_;
   Paths served_;
 
-  absl::Mutex mu_;
+  absl::Mutex mu_;  // held through a whole reload
   Contents taken_ ABSL_GUARDED_BY(mu_);
   Contents refused_
       ABSL_GUARDED_BY(mu_);  // the last set that failed the checks
   absl::Status refusal_ ABSL_GUARDED_BY(mu_);  // and why
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Mutex stop_mu_;
+  bool stop_ ABSL_GUARDED_BY(stop_mu_) = false;
   std::thread timer_;
 };
 

@@ -118,6 +118,10 @@ class EventStore {
                                             uint32_t keep_last) {
     return absl::UnimplementedError("this store cannot take backups");
   }
+  // For shutdown: a Backup in progress stops soon and returns UNAVAILABLE
+  // (what it had copied is not kept as a backup), and every later Backup
+  // is refused the same way. Any thread.
+  virtual void StopBackups() {}
 };
 
 }  // namespace permit::storage

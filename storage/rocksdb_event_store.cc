@@ -638,11 +638,24 @@ absl::StatusOr<BackupInfo> RocksDbEventStore::Backup(const std::string& backup_d
   RETURN_IF_ERROR(FromRocks(rocksdb::BackupEngine::Open(options, db_->GetEnv(), &raw),
                             absl::StrCat("opening the backup folder ", backup_dir)));
   std::unique_ptr<rocksdb::BackupEngine> engine(raw);
+  const absl::Status stopped = absl::UnavailableError(
+      "the backup was stopped because permitd is shutting down; take it "
+      "again once permitd is back");
+  {
+    absl::MutexLock lock(&stop_mu_);
+    if (backups_stopped_) return stopped;
+    running_backup_ = engine.get();
+  }
   rocksdb::CreateBackupOptions create;
   create.flush_before_backup = false;  // the WAL goes along: no flush stall
   rocksdb::BackupID id = 0;
-  RETURN_IF_ERROR(FromRocks(engine->CreateNewBackup(create, db_, &id),
-                            absl::StrCat("backing up into ", backup_dir)));
+  const rocksdb::Status created = engine->CreateNewBackup(create, db_, &id);
+  {
+    absl::MutexLock lock(&stop_mu_);
+    running_backup_ = nullptr;
+  }
+  if (created.IsIncomplete()) return stopped;
+  RETURN_IF_ERROR(FromRocks(created, absl::StrCat("backing up into ", backup_dir)));
   if (keep_last > 0) {
     RETURN_IF_ERROR(FromRocks(engine->PurgeOldBackups(keep_last),
                               absl::StrCat("removing old backups in ", backup_dir)));
@@ -659,6 +672,12 @@ absl::StatusOr<BackupInfo> RocksDbEventStore::Backup(const std::string& backup_d
     }
   }
   return out;
+}
+
+void RocksDbEventStore::StopBackups() {
+  absl::MutexLock lock(&stop_mu_);
+  backups_stopped_ = true;
+  if (running_backup_ != nullptr) running_backup_->StopBackup();
 }
 
 absl::Status RocksDbEventStore::RestoreBackup(const std::string& backup_dir,

@@ -19,6 +19,10 @@
 #include "rocksdb/db.h"
 #include "storage/event_store.h"
 
+namespace rocksdb {
+class BackupEngine;
+}  // namespace rocksdb
+
 namespace permit::storage {
 
 class RocksDbEventStore final : public EventStore {
@@ -71,6 +75,7 @@ class RocksDbEventStore final : public EventStore {
   // consistent point across every column family.
   absl::StatusOr<BackupInfo> Backup(const std::string& backup_dir,
                                     uint32_t keep_last) override;
+  void StopBackups() override;
 
   // Restores backup `backup_id` (0: the newest) from `backup_dir` into
   // `db_path`, which must not exist yet, after checking every file's
@@ -138,7 +143,11 @@ class RocksDbEventStore final : public EventStore {
   bool failed_ ABSL_GUARDED_BY(write_mu_) = false;
   bool read_only_ = false;
   // One backup at a time: BackupEngine owns its folder while it runs.
-  absl::Mutex backup_mu_;
+  absl::Mutex backup_mu_ ABSL_ACQUIRED_BEFORE(stop_mu_);
+  // StopBackups: the engine of the backup in progress, if any.
+  absl::Mutex stop_mu_;
+  bool backups_stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
+  rocksdb::BackupEngine* running_backup_ ABSL_GUARDED_BY(stop_mu_) = nullptr;
 
   mutable absl::Mutex state_mu_;
   LogState state_ ABSL_GUARDED_BY(state_mu_);

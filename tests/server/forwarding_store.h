@@ -57,6 +57,7 @@ class ForwardingStore : public storage::EventStore {
                                              uint32_t keep_last) override {
     return inner_->Backup(backup_dir, keep_last);
   }
+  void StopBackups() override { inner_->StopBackups(); }
 
  private:
   std::unique_ptr<storage::EventStore> inner_;

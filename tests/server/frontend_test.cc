@@ -7,12 +7,14 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "permit/client.h"
 #include "core/time_util.h"
+#include "server/call_record.h"
 #include "server/certs.h"
 #include "server/server.h"
 #include "storage/rocksdb_event_store.h"
@@ -28,6 +30,7 @@ using ::permit::testing::IsOk;
 using ::permit::testing::StatusIs;
 using ::permit::testing::TempDir;
 using ::permit::testing::ValidApplication;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 // A CA, a server certificate for 127.0.0.1 and client certificates, made
@@ -213,6 +216,18 @@ TEST_F(FrontendTest, RenewedCertificateAndClientCaFilesAreServedWithoutARestart)
   o.client_ca_file = ca;
   o.tls_refresh = absl::Seconds(1);
   o.tls_dir = dir_.path() + "/tls";
+  // What the rereads found, in order.
+  absl::Mutex mu;
+  std::vector<absl::Status> heard;
+  o.on_tls_reload = [&](const absl::Status& s) {
+    absl::MutexLock lock(&mu);
+    heard.push_back(s);
+  };
+  auto hear = [&](size_t n) {
+    absl::MutexLock lock(&mu);
+    auto enough = [&]() { return heard.size() >= n; };
+    return mu.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(10));
+  };
   Start(std::move(o));
 
   // rev-1 with its token and its certificate, trusting `server_ca`.
@@ -239,14 +254,21 @@ TEST_F(FrontendTest, RenewedCertificateAndClientCaFilesAreServedWithoutARestart)
   spec.ip_addresses = {"127.0.0.1"};
   absl::StatusOr<CertAndKey> renewed = IssueCertificate(pki.foreign_ca, spec);
   ASSERT_THAT(renewed, IsOk());
-  // Halfway (the new certificate, the old key): not a pair, so the old one
-  // is kept, past two rereads.
+  // Halfway (the new certificate, the old key): not a pair, so it is
+  // refused and the old one is served on.
   ASSERT_NO_FATAL_FAILURE(ReplaceFile(cert, renewed->cert_pem));
-  absl::SleepFor(absl::Milliseconds(2500));
+  ASSERT_TRUE(hear(1));
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_THAT(heard[0], StatusIs(absl::StatusCode::kInvalidArgument,
+                                   HasSubstr("not the private key of")));
+  }
+  absl::SleepFor(absl::Milliseconds(1200));  // past gRPC's reread of the copies
   EXPECT_THAT(head(pki.ca, pki.rev1_client), IsOk());
   ASSERT_NO_FATAL_FAILURE(ReplaceFile(key, renewed->key_pem));
   ASSERT_NO_FATAL_FAILURE(ReplaceFile(cert, renewed->cert_pem));
   ASSERT_NO_FATAL_FAILURE(ReplaceFile(ca, pki.foreign_ca.cert_pem));
+  ASSERT_TRUE(hear(2));
   absl::Status now;
   for (int i = 0; i < 100; ++i) {
     now = head(pki.foreign_ca, pki.foreign_client);
@@ -532,9 +554,19 @@ class HeldBackupStore final : public testing::ForwardingStore {
   absl::StatusOr<storage::BackupInfo> Backup(const std::string& backup_dir,
                                              uint32_t keep_last) override {
     if (!started_.exchange(true)) entered.Notify();
-    release.WaitForNotification();
+    release_.WaitForNotification();
     return ForwardingStore::Backup(backup_dir, keep_last);
   }
+  // Shutdown's stop releases the held backup, which RocksDB then refuses.
+  void StopBackups() override {
+    stop_asked = true;
+    ForwardingStore::StopBackups();
+    Release();
+  }
+  void Release() {
+    if (!released_.exchange(true)) release_.Notify();
+  }
+  bool released() const { return released_; }
 
   // What ServerOptions::open_store takes; `*opened` is set to the store.
   static auto Opener(HeldBackupStore** opened) {
@@ -550,10 +582,30 @@ class HeldBackupStore final : public testing::ForwardingStore {
   }
 
   absl::Notification entered;
-  absl::Notification release;
+  std::atomic<bool> stop_asked{false};
 
  private:
   std::atomic<bool> started_{false};
+  std::atomic<bool> released_{false};
+  absl::Notification release_;
+};
+
+// Keeps the Backup calls the server finished.
+class BackupCalls final : public CallObserver {
+ public:
+  void OnCallDone(const CallRecord& call) override {
+    if (call.method != "Backup") return;
+    absl::MutexLock lock(&mu_);
+    statuses_.push_back(call.status);
+  }
+  std::vector<absl::Status> statuses() {
+    absl::MutexLock lock(&mu_);
+    return statuses_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<absl::Status> statuses_ ABSL_GUARDED_BY(mu_);
 };
 
 TEST_F(FrontendTest, ABackupInProgressHoldsUpNoOtherCallAndASecondIsRefused) {
@@ -566,6 +618,11 @@ TEST_F(FrontendTest, ABackupInProgressHoldsUpNoOtherCallAndASecondIsRefused) {
 
   absl::StatusOr<v1::BackupResponse> first;
   std::thread first_caller([&] { first = Plain("adm-1")->Backup(v1::BackupRequest()); });
+  // On a failed assertion, too: let the held backup go, before the server.
+  auto release = absl::MakeCleanup([&] {
+    store->Release();
+    if (first_caller.joinable()) first_caller.join();
+  });
   ASSERT_TRUE(store->entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
 
   // The second backup is refused at once, not queued behind the first (a
@@ -594,9 +651,9 @@ TEST_F(FrontendTest, ABackupInProgressHoldsUpNoOtherCallAndASecondIsRefused) {
   }
   for (std::thread& t : exporters) t.join();
   EXPECT_EQ(served.load(), 8);
-  EXPECT_FALSE(store->release.HasBeenNotified());
+  EXPECT_FALSE(store->released());
 
-  store->release.Notify();
+  store->Release();
   first_caller.join();
   ASSERT_THAT(first, IsOk());
   EXPECT_EQ(first->kept_backup_ids_size(), 1);
@@ -607,35 +664,50 @@ TEST_F(FrontendTest, ABackupInProgressHoldsUpNoOtherCallAndASecondIsRefused) {
   EXPECT_GE(third->tree_size_at_least(), 8u);
 }
 
-TEST_F(FrontendTest, ShutdownLetsABackupInProgressFinishBeforeItClosesTheLog) {
+TEST_F(FrontendTest, ShutdownStopsABackupStillRunningWhenTheGracePeriodEnds) {
+  BackupCalls calls;
   ServerOptions o = Options();
   o.backup_dir = dir_.path() + "/backups";
-  o.shutdown_grace = absl::Milliseconds(100);
+  o.shutdown_grace = absl::Milliseconds(300);
+  o.observers.push_back(&calls);
   HeldBackupStore* store = nullptr;
   o.open_store = HeldBackupStore::Opener(&store);
   Start(std::move(o));
   ASSERT_NE(store, nullptr);
   ASSERT_THAT(Plain("exp-acme")->SubmitCase(NewSubmit()), IsOk());
 
-  std::thread caller([&] { (void)Plain("adm-1")->Backup(v1::BackupRequest()); });
+  absl::StatusOr<v1::BackupResponse> result;
+  std::thread caller([&] { result = Plain("adm-1")->Backup(v1::BackupRequest()); });
+  absl::Notification shut_down;
+  std::thread stopper;
+  auto cleanup = absl::MakeCleanup([&] {
+    store->Release();
+    if (stopper.joinable()) stopper.join();
+    if (caller.joinable()) caller.join();
+  });
   ASSERT_TRUE(store->entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  std::thread stopper([&] { server_->Shutdown(); });
-  // Well past the grace period, the backup is still running on the open log.
-  absl::SleepFor(absl::Milliseconds(500));
-  store->release.Notify();
+  stopper = std::thread([&] {
+    server_->Shutdown();
+    shut_down.Notify();
+  });
+  // Within the grace period the backup is let run, and shutdown waits.
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_FALSE(shut_down.HasBeenNotified());
+  EXPECT_FALSE(store->stop_asked.load());
+  // Then it is stopped, without the test releasing it, and shutdown ends.
+  ASSERT_TRUE(shut_down.WaitForNotificationWithTimeout(absl::Seconds(10)));
   stopper.join();
+  EXPECT_TRUE(store->stop_asked.load());
   caller.join();
+  EXPECT_FALSE(result.ok());
+  EXPECT_THAT(calls.statuses(),
+              ElementsAre(StatusIs(absl::StatusCode::kUnavailable,
+                                   HasSubstr("stopped because permitd is shutting down"))));
   server_.reset();
-
-  // The backup finished against the open log: a whole, restorable backup.
-  const std::string restored = dir_.path() + "/restored";
-  ASSERT_THAT(storage::RocksDbEventStore::RestoreBackup(dir_.path() + "/backups", 0,
-                                                        restored),
-              IsOk());
-  absl::StatusOr<std::unique_ptr<storage::RocksDbEventStore>> reopened =
-      storage::RocksDbEventStore::Open(restored);
-  ASSERT_THAT(reopened, IsOk());
-  EXPECT_EQ((*reopened)->State().tree_size, 1u);
+  // What it had copied is not a backup.
+  EXPECT_THAT(storage::RocksDbEventStore::RestoreBackup(dir_.path() + "/backups", 0,
+                                                        dir_.path() + "/restored"),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 // --- The record of refused calls ----------------------------------------------

@@ -1,14 +1,15 @@
 // Tests of server/tls_files.h: a changed set of TLS files is passed on only
-// when it passes the checks, in one switch, and a refused set leaves the
-// last good one served.
+// when it passes the checks, in one switch; a refused set leaves the last
+// good one served; the timer tells each refusal once; the copies go with
+// TlsFiles.
 #include "server/tls_files.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
-#include <cstdio>
-#include <fstream>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/certs.h"
@@ -27,6 +28,11 @@ using ::testing::HasSubstr;
 CertAndKey Must(absl::StatusOr<CertAndKey> c) {
   EXPECT_THAT(c, IsOk());
   return c.ok() ? *std::move(c) : CertAndKey();
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0;
 }
 
 class TlsFilesTest : public ::testing::Test {
@@ -52,19 +58,37 @@ class TlsFilesTest : public ::testing::Test {
     absl::StatusOr<std::string> s = ReadWholeFile(path);
     return s.ok() ? *s : "<" + std::string(s.status().message()) + ">";
   }
-  // Started with a timer that never fires within a test: Reload() drives it.
-  std::unique_ptr<TlsFiles> StartFiles() {
-    absl::StatusOr<std::unique_ptr<TlsFiles>> t =
-        TlsFiles::Start(source_, dir_.path() + "/served", absl::Hours(1),
-                        [this](const absl::Status& s) { heard_.push_back(s); });
+  // By default with a timer that never fires within a test: Reload()
+  // drives it.
+  std::unique_ptr<TlsFiles> StartFiles(
+      absl::Duration refresh = absl::Hours(1)) {
+    absl::StatusOr<std::unique_ptr<TlsFiles>> t = TlsFiles::Start(
+        source_, served_, refresh, [this](const absl::Status& s) {
+          absl::MutexLock lock(&mu_);
+          heard_.push_back(s);
+        });
     EXPECT_THAT(t, IsOk());
     return t.ok() ? *std::move(t) : nullptr;
   }
+  std::vector<absl::Status> Heard() {
+    absl::MutexLock lock(&mu_);
+    return heard_;
+  }
+  // Waits (at most 10 s) until the timer has told `n` outcomes.
+  bool HeardAtLeast(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return heard_.size() >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(10));
+  }
 
   TempDir dir_;
+  const std::string served_ = dir_.path() + "/served";
   CertAndKey ca_, other_ca_, first_, second_;
   TlsFiles::Paths source_;
-  std::vector<absl::Status> heard_;
+  absl::Mutex mu_;
+  std::vector<absl::Status> heard_ ABSL_GUARDED_BY(mu_);
 };
 
 TEST_F(TlsFilesTest, ServesACheckedCopyInAPrivateFolder) {
@@ -73,18 +97,18 @@ TEST_F(TlsFilesTest, ServesACheckedCopyInAPrivateFolder) {
   EXPECT_EQ(Served(t->served().cert), first_.cert_pem);
   EXPECT_EQ(Served(t->served().key), first_.key_pem);
   EXPECT_EQ(Served(t->served().client_ca), ca_.cert_pem);
-  EXPECT_THAT(t->served().cert, HasSubstr(dir_.path() + "/served/current/"));
+  EXPECT_THAT(t->served().cert, HasSubstr(served_ + "/current/"));
   struct stat st;
-  ASSERT_EQ(stat((dir_.path() + "/served").c_str(), &st), 0);
+  ASSERT_EQ(stat(served_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
   ASSERT_EQ(stat(t->served().key.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  // Nothing changed: nothing to do, nothing heard.
+  // Nothing changed: nothing to do.
   EXPECT_THAT(t->Reload(), IsOkAndHolds(false));
-  EXPECT_TRUE(heard_.empty());
+  EXPECT_TRUE(Heard().empty());
 }
 
-TEST_F(TlsFilesTest, AHalfRenewedPairIsRefusedOnceAndTheOldOneStays) {
+TEST_F(TlsFilesTest, AHalfRenewedPairIsRefusedAndTheOldOneStays) {
   std::unique_ptr<TlsFiles> t = StartFiles();
   ASSERT_NE(t, nullptr);
   Put(source_.cert, second_.cert_pem);  // the new certificate, the old key
@@ -92,17 +116,36 @@ TEST_F(TlsFilesTest, AHalfRenewedPairIsRefusedOnceAndTheOldOneStays) {
                                     HasSubstr(source_.key)));
   EXPECT_EQ(Served(t->served().cert), first_.cert_pem);
   EXPECT_EQ(Served(t->served().key), first_.key_pem);
-  // The same refused set is told of once.
-  EXPECT_FALSE(t->Reload().ok());
-  ASSERT_EQ(heard_.size(), 1u);
-  EXPECT_FALSE(heard_[0].ok());
+  // Asked again: the same answer.
+  EXPECT_THAT(t->Reload(), StatusIs(absl::StatusCode::kInvalidArgument));
 
   Put(source_.key, second_.key_pem);  // now a pair
   EXPECT_THAT(t->Reload(), IsOkAndHolds(true));
   EXPECT_EQ(Served(t->served().cert), second_.cert_pem);
   EXPECT_EQ(Served(t->served().key), second_.key_pem);
-  ASSERT_EQ(heard_.size(), 2u);
-  EXPECT_THAT(heard_[1], IsOk());
+
+  // The same bad mix again, after a good set: refused again.
+  Put(source_.key, first_.key_pem);
+  EXPECT_THAT(t->Reload(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(Served(t->served().key), second_.key_pem);
+}
+
+TEST_F(TlsFilesTest, TheTimerTellsARefusedSetOnceAndThenTheRenewedOne) {
+  std::unique_ptr<TlsFiles> t = StartFiles(absl::Milliseconds(20));
+  ASSERT_NE(t, nullptr);
+  Put(source_.cert, second_.cert_pem);
+  ASSERT_TRUE(HeardAtLeast(1));
+  absl::SleepFor(absl::Milliseconds(200));  // about ten rereads more
+  std::vector<absl::Status> heard = Heard();
+  ASSERT_EQ(heard.size(), 1u);
+  EXPECT_THAT(heard[0], StatusIs(absl::StatusCode::kInvalidArgument,
+                                 HasSubstr("not the private key of")));
+  EXPECT_EQ(Served(t->served().cert), first_.cert_pem);
+
+  Put(source_.key, second_.key_pem);
+  ASSERT_TRUE(HeardAtLeast(2));
+  EXPECT_THAT(Heard()[1], IsOk());
+  EXPECT_EQ(Served(t->served().cert), second_.cert_pem);
 }
 
 TEST_F(TlsFilesTest, EmptyFilesAreRefusedNotTaken) {
@@ -111,10 +154,9 @@ TEST_F(TlsFilesTest, EmptyFilesAreRefusedNotTaken) {
   Put(source_.cert, "");
   Put(source_.key, "");
   Put(source_.client_ca, "");
-  EXPECT_FALSE(t->Reload().ok());
-  EXPECT_FALSE(t->Reload().ok());
+  EXPECT_THAT(t->Reload(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(t->Reload(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(Served(t->served().cert), first_.cert_pem);
-  EXPECT_EQ(heard_.size(), 1u);
 }
 
 TEST_F(TlsFilesTest, ABadOrMissingClientCaIsRefusedAndTheOldOneStays) {
@@ -125,7 +167,8 @@ TEST_F(TlsFilesTest, ABadOrMissingClientCaIsRefusedAndTheOldOneStays) {
                                     HasSubstr(source_.client_ca)));
   EXPECT_EQ(Served(t->served().client_ca), ca_.cert_pem);
   ASSERT_EQ(std::remove(source_.client_ca.c_str()), 0);
-  EXPECT_THAT(t->Reload(), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(t->Reload(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("No such file")));
   EXPECT_EQ(Served(t->served().client_ca), ca_.cert_pem);
   Put(source_.client_ca, other_ca_.cert_pem);
   EXPECT_THAT(t->Reload(), IsOkAndHolds(true));
@@ -141,42 +184,44 @@ TEST_F(TlsFilesTest, OnlyTheLastTwoSetsAreKept) {
     Put(source_.key, next.key_pem);
     ASSERT_THAT(t->Reload(), IsOkAndHolds(true));
   }
-  struct stat st;
-  EXPECT_NE(stat((dir_.path() + "/served/gen-3").c_str(), &st), 0);
-  EXPECT_EQ(stat((dir_.path() + "/served/gen-4").c_str(), &st), 0);
-  EXPECT_EQ(stat((dir_.path() + "/served/gen-5").c_str(), &st), 0);
+  EXPECT_FALSE(Exists(served_ + "/gen-3"));
+  EXPECT_TRUE(Exists(served_ + "/gen-4"));
+  EXPECT_TRUE(Exists(served_ + "/gen-5"));
   EXPECT_EQ(Served(t->served().cert), first_.cert_pem);
 }
 
-TEST_F(TlsFilesTest, AStartRemovesTheLastRunsCopiesAndNothingElse) {
-  const std::string served = dir_.path() + "/served";
-  {
-    std::unique_ptr<TlsFiles> t = StartFiles();
-    ASSERT_NE(t, nullptr);
-    Put(source_.cert, second_.cert_pem);
-    Put(source_.key, second_.key_pem);
-    ASSERT_THAT(t->Reload(), IsOkAndHolds(true));  // gen-1 and gen-2
-  }
-  Put(served + "/README", "the operator's note\n");
-  Put(source_.cert, first_.cert_pem);
-  Put(source_.key, first_.key_pem);
+TEST_F(TlsFilesTest, TheCopiesGoWhenTlsFilesGoes) {
   std::unique_ptr<TlsFiles> t = StartFiles();
   ASSERT_NE(t, nullptr);
-  struct stat st;
-  EXPECT_EQ(stat((served + "/gen-1").c_str(), &st), 0);  // this run's first
-  EXPECT_NE(stat((served + "/gen-2").c_str(), &st), 0);
-  EXPECT_EQ(Served(served + "/README"), "the operator's note\n");
-  EXPECT_EQ(Served(t->served().cert), first_.cert_pem);
+  const std::string key = t->served().key;
+  ASSERT_EQ(Served(key), first_.key_pem);
+  t.reset();
+  EXPECT_FALSE(Exists(key));
+  EXPECT_FALSE(Exists(served_ + "/gen-1"));
+  EXPECT_FALSE(Exists(served_ + "/current"));
+}
+
+TEST_F(TlsFilesTest, AStartRemovesWhatAKilledRunLeftAndNothingElse) {
+  ASSERT_EQ(::mkdir(served_.c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((served_ + "/gen-7").c_str(), 0700), 0);
+  Put(served_ + "/gen-7/tls.key", second_.key_pem);
+  ASSERT_EQ(::symlink("gen-7", (served_ + "/current").c_str()), 0);
+  Put(served_ + "/README", "the operator's note\n");
+  std::unique_ptr<TlsFiles> t = StartFiles();
+  ASSERT_NE(t, nullptr);
+  EXPECT_FALSE(Exists(served_ + "/gen-7"));
+  EXPECT_TRUE(Exists(served_ + "/gen-1"));
+  EXPECT_EQ(Served(served_ + "/README"), "the operator's note\n");
+  EXPECT_EQ(Served(t->served().key), first_.key_pem);
 }
 
 TEST_F(TlsFilesTest, AFirstSetThatFailsTheChecksIsAnErrorAtStart) {
   Put(source_.key, second_.key_pem);
   EXPECT_THAT(
-      TlsFiles::Start(source_, dir_.path() + "/served", absl::Hours(1),
-                      nullptr),
+      TlsFiles::Start(source_, served_, absl::Hours(1), nullptr),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(source_.key)));
   EXPECT_THAT(TlsFiles::Start({dir_.path() + "/none.crt", source_.key, ""},
-                              dir_.path() + "/served", absl::Hours(1), nullptr),
+                              served_, absl::Hours(1), nullptr),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("none.crt")));
 }
 

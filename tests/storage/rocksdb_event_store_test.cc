@@ -45,6 +45,7 @@ namespace permit::testing {
 namespace {
 
 using ::google::protobuf::util::MessageDifferencer;
+using ::permit::storage::BackupInfo;
 using ::permit::storage::CaseFilter;
 using ::permit::storage::LogState;
 using ::permit::storage::PendingEvent;
@@ -1231,6 +1232,30 @@ TEST_F(RocksDbEventStoreTest, ReadEventsClampsTheRangeToTheLogSize) {
   EXPECT_THAT(read(3, 3), ElementsAre(3u));
   EXPECT_THAT(read(6, 10), IsEmpty());
   EXPECT_THAT(read(4, 2), IsEmpty());
+}
+
+TEST_F(RocksDbEventStoreTest, AfterStopBackupsEveryBackupIsRefusedAndNoneIsAdded) {
+  std::unique_ptr<RocksDbEventStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  SubmitCases(*store, 3);
+  TempDir backups;
+  absl::StatusOr<BackupInfo> first = store->Backup(backups.path(), 0);
+  ASSERT_THAT(first, IsOk());
+  store->StopBackups();
+  EXPECT_THAT(store->Backup(backups.path(), 0),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("stopped because permitd is shutting down")));
+  store.reset();
+  // The folder holds the first backup only, whole.
+  TempDir restored;
+  ASSERT_THAT(RocksDbEventStore::RestoreBackup(backups.path(), 0, restored.path() + "/db"),
+              IsOk());
+  std::unique_ptr<RocksDbEventStore> copy = OpenStore(nullptr, restored.path() + "/db");
+  ASSERT_NE(copy, nullptr);
+  EXPECT_EQ(copy->State().tree_size, 3u);
+  EXPECT_THAT(RocksDbEventStore::RestoreBackup(backups.path(), first->backup_id + 1,
+                                               restored.path() + "/db2"),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(RocksDbEventStoreTest, ReadEventsOfAnEmptyLogCallsNothing) {
