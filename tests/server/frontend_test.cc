@@ -545,49 +545,52 @@ TEST_F(FrontendTest, HugeStringsFromAClientAreClippedInTheRecord) {
 
 // --- Backups -------------------------------------------------------------------
 
-// Holds every Backup until `release` is notified (`entered` tells that
-// one has started); every other call goes straight to the RocksDB store.
+// What the test holds the store's backups with. The test owns it: the
+// store goes when the server shuts down.
+struct BackupHold {
+  void Release() {
+    if (!released.exchange(true)) release.Notify();
+  }
+  absl::Notification entered;  // a Backup has reached the store
+  std::atomic<bool> stop_asked{false};
+  std::atomic<bool> started{false};
+  std::atomic<bool> released{false};
+  absl::Notification release;
+};
+
+// Holds every Backup until `hold` is released; every other call goes
+// straight to the RocksDB store. Shutdown's StopBackups releases it, and
+// RocksDB then refuses the backup.
 class HeldBackupStore final : public testing::ForwardingStore {
  public:
-  using ForwardingStore::ForwardingStore;
+  HeldBackupStore(std::unique_ptr<storage::EventStore> inner, BackupHold* hold)
+      : ForwardingStore(std::move(inner)), hold_(hold) {}
 
   absl::StatusOr<storage::BackupInfo> Backup(const std::string& backup_dir,
                                              uint32_t keep_last) override {
-    if (!started_.exchange(true)) entered.Notify();
-    release_.WaitForNotification();
+    if (!hold_->started.exchange(true)) hold_->entered.Notify();
+    hold_->release.WaitForNotification();
     return ForwardingStore::Backup(backup_dir, keep_last);
   }
-  // Shutdown's stop releases the held backup, which RocksDB then refuses.
   void StopBackups() override {
-    stop_asked = true;
+    hold_->stop_asked = true;
     ForwardingStore::StopBackups();
-    Release();
+    hold_->Release();
   }
-  void Release() {
-    if (!released_.exchange(true)) release_.Notify();
-  }
-  bool released() const { return released_; }
 
-  // What ServerOptions::open_store takes; `*opened` is set to the store.
-  static auto Opener(HeldBackupStore** opened) {
-    return [opened](const std::string& path)
+  // What ServerOptions::open_store takes.
+  static auto Opener(BackupHold* hold) {
+    return [hold](const std::string& path)
                -> absl::StatusOr<std::unique_ptr<storage::EventStore>> {
       absl::StatusOr<std::unique_ptr<storage::RocksDbEventStore>> rocks =
           storage::RocksDbEventStore::Open(path);
       if (!rocks.ok()) return rocks.status();
-      auto store = std::make_unique<HeldBackupStore>(*std::move(rocks));
-      *opened = store.get();
-      return store;
+      return std::make_unique<HeldBackupStore>(*std::move(rocks), hold);
     };
   }
 
-  absl::Notification entered;
-  std::atomic<bool> stop_asked{false};
-
  private:
-  std::atomic<bool> started_{false};
-  std::atomic<bool> released_{false};
-  absl::Notification release_;
+  BackupHold* const hold_;
 };
 
 // Keeps the Backup calls the server finished.
@@ -611,19 +614,20 @@ class BackupCalls final : public CallObserver {
 TEST_F(FrontendTest, ABackupInProgressHoldsUpNoOtherCallAndASecondIsRefused) {
   ServerOptions o = Options();
   o.backup_dir = dir_.path() + "/backups";
-  HeldBackupStore* store = nullptr;
-  o.open_store = HeldBackupStore::Opener(&store);
+  BackupHold hold;
+  o.open_store = HeldBackupStore::Opener(&hold);
   Start(std::move(o));
-  ASSERT_NE(store, nullptr);
 
   absl::StatusOr<v1::BackupResponse> first;
   std::thread first_caller([&] { first = Plain("adm-1")->Backup(v1::BackupRequest()); });
-  // On a failed assertion, too: let the held backup go, before the server.
+  // On a failed assertion too: let the held backup go, and stop the
+  // server while `hold`, which its store points to, is still here.
   auto release = absl::MakeCleanup([&] {
-    store->Release();
+    hold.Release();
     if (first_caller.joinable()) first_caller.join();
+    server_.reset();
   });
-  ASSERT_TRUE(store->entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(hold.entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
 
   // The second backup is refused at once, not queued behind the first (a
   // deadline, so that a server that queues it fails this test, not hangs).
@@ -651,9 +655,9 @@ TEST_F(FrontendTest, ABackupInProgressHoldsUpNoOtherCallAndASecondIsRefused) {
   }
   for (std::thread& t : exporters) t.join();
   EXPECT_EQ(served.load(), 8);
-  EXPECT_FALSE(store->released());
+  EXPECT_FALSE(hold.released.load());
 
-  store->Release();
+  hold.Release();
   first_caller.join();
   ASSERT_THAT(first, IsOk());
   EXPECT_EQ(first->kept_backup_ids_size(), 1);
@@ -670,10 +674,9 @@ TEST_F(FrontendTest, ShutdownStopsABackupStillRunningWhenTheGracePeriodEnds) {
   o.backup_dir = dir_.path() + "/backups";
   o.shutdown_grace = absl::Milliseconds(300);
   o.observers.push_back(&calls);
-  HeldBackupStore* store = nullptr;
-  o.open_store = HeldBackupStore::Opener(&store);
+  BackupHold hold;
+  o.open_store = HeldBackupStore::Opener(&hold);
   Start(std::move(o));
-  ASSERT_NE(store, nullptr);
   ASSERT_THAT(Plain("exp-acme")->SubmitCase(NewSubmit()), IsOk());
 
   absl::StatusOr<v1::BackupResponse> result;
@@ -681,11 +684,12 @@ TEST_F(FrontendTest, ShutdownStopsABackupStillRunningWhenTheGracePeriodEnds) {
   absl::Notification shut_down;
   std::thread stopper;
   auto cleanup = absl::MakeCleanup([&] {
-    store->Release();
+    hold.Release();
     if (stopper.joinable()) stopper.join();
     if (caller.joinable()) caller.join();
+    server_.reset();
   });
-  ASSERT_TRUE(store->entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(hold.entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
   stopper = std::thread([&] {
     server_->Shutdown();
     shut_down.Notify();
@@ -693,11 +697,11 @@ TEST_F(FrontendTest, ShutdownStopsABackupStillRunningWhenTheGracePeriodEnds) {
   // Within the grace period the backup is let run, and shutdown waits.
   absl::SleepFor(absl::Milliseconds(100));
   EXPECT_FALSE(shut_down.HasBeenNotified());
-  EXPECT_FALSE(store->stop_asked.load());
+  EXPECT_FALSE(hold.stop_asked.load());
   // Then it is stopped, without the test releasing it, and shutdown ends.
   ASSERT_TRUE(shut_down.WaitForNotificationWithTimeout(absl::Seconds(10)));
   stopper.join();
-  EXPECT_TRUE(store->stop_asked.load());
+  EXPECT_TRUE(hold.stop_asked.load());
   caller.join();
   EXPECT_FALSE(result.ok());
   EXPECT_THAT(calls.statuses(),
